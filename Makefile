@@ -1,0 +1,71 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Rasa 3.6 runs on Python 3.8-3.10: take python3.10 from PATH, then from pyenv.
+PYTHON310 ?= $(firstword $(shell command -v python3.10 2>/dev/null) \
+	$(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) \
+	$(wildcard /usr/local/bin/python3.10 /usr/bin/python3.10))
+VENV := .venv
+BIN := $(VENV)/bin
+RASA := $(BIN)/rasa
+MODEL := models/checkout.tar.gz
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help install run train shell test validate pytest conversation-tests nlu-report lint lock reconcile bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock
+	@if [ -z "$(PYTHON310)" ]; then \
+		echo "Python 3.10 not found. Install it (e.g. 'pyenv install 3.10') or run 'make PYTHON310=/path/to/python3.10'."; exit 1; fi
+	@[ -x $(BIN)/python ] || $(PYTHON310) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	@touch $@
+
+install: $(BIN)/.installed ## create .venv and install the locked dependencies
+
+$(MODEL): $(BIN)/.installed $(TRAINING_INPUTS)
+	$(RASA) train --fixed-model-name checkout --out models
+	@touch $@
+
+train: $(MODEL) ## train the model when data, domain or config changed
+
+run: $(MODEL) ## start the action server and the Rasa server (Ctrl-C stops both)
+	@scripts/run.sh server
+
+shell: $(MODEL) ## chat with the bot in this terminal
+	@scripts/run.sh shell
+
+validate: $(BIN)/.installed ## check the training data and domain
+	$(RASA) data validate --fail-on-warnings
+
+pytest: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+conversation-tests: $(MODEL)
+	$(RASA) test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results
+
+test: validate $(MODEL) pytest conversation-tests ## every check: validate, train, pytest, conversation tests
+
+nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-intent scores
+	$(RASA) test nlu --nlu data --cross-validation --folds 5 --out results/nlu
+	$(BIN)/python scripts/nlu_report.py results/nlu
+
+lint: $(BIN)/.installed ## static checks on the Python code
+	$(BIN)/ruff check actions channels commerce tests scripts bench
+
+lock: ## re-resolve requirements.txt into requirements.lock
+	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip && .venv-lock/bin/pip install --quiet -r requirements.txt
+	.venv-lock/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .venv-lock
+
+clean: ## remove trained models and test results
+	rm -rf models results .pytest_cache

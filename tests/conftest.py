@@ -1,0 +1,42 @@
+"""Shared fixtures: a real order store on SQLite, and on PostgreSQL when one is configured."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from commerce.orders import OrderStore, metadata
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def _backends() -> list:
+    postgres = pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not POSTGRES_URL,
+            reason="TEST_DATABASE_URL is not set: no PostgreSQL to test the store against "
+            "(CI sets it when PostgreSQL runs on 127.0.0.1:5432)",
+        ),
+    )
+    return ["sqlite", postgres]
+
+
+@pytest.fixture(params=_backends())
+def store(request, tmp_path) -> OrderStore:
+    if request.param == "sqlite":
+        store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    else:
+        store = OrderStore(POSTGRES_URL)
+        with store.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path) -> OrderStore:
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    yield store
+    store.dispose()
