@@ -1,0 +1,387 @@
+"""Typed view of the WhatsApp Cloud API webhook envelope.
+
+`WebhookEvent.parse` validates the whole envelope before anything acts on it, so a
+malformed delivery is refused as a unit (nothing half-processed). Errors name the
+offending path, e.g. `entry[0].changes[1].value.messages[0].from: missing`.
+
+Parsing is strict where we depend on a field (ids, sender, the object of the
+message's own type) and lenient about fields we do not use, since Meta adds fields
+over time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+class WebhookParseError(ValueError):
+    """The payload does not have the shape of a WhatsApp webhook event."""
+
+
+class _Node:
+    """A JSON object with its path, for precise error messages."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise WebhookParseError(f"{path}: expected an object")
+        self.data = data
+        self.path = path
+
+    def _fail(self, key: str, problem: str) -> WebhookParseError:
+        return WebhookParseError(f"{self.path}.{key}: {problem}")
+
+    def string(self, key: str) -> str:
+        value = self.data.get(key)
+        if value is None:
+            raise self._fail(key, "missing")
+        # Meta sends ids and timestamps as strings; numbers are accepted as a courtesy.
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self._fail(key, "expected a string")
+        return str(value)
+
+    def opt_string(self, key: str) -> str | None:
+        return self.string(key) if self.data.get(key) is not None else None
+
+    def node(self, key: str) -> _Node:
+        if key not in self.data:
+            raise self._fail(key, "missing")
+        return _Node(self.data[key], f"{self.path}.{key}")
+
+    def opt_node(self, key: str) -> _Node | None:
+        return self.node(key) if self.data.get(key) is not None else None
+
+    def nodes(self, key: str, required: bool = False) -> list[_Node]:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self._fail(key, "missing")
+            return []
+        if not isinstance(value, list):
+            raise self._fail(key, "expected a list")
+        return [_Node(item, f"{self.path}.{key}[{i}]") for i, item in enumerate(value)]
+
+    def number(self, key: str) -> float:
+        value = self.data.get(key)
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise self._fail(key, "expected a number") from None
+
+    def integer(self, key: str) -> int:
+        value = self.data.get(key)
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise self._fail(key, "expected an integer")
+
+    def opt_decimal(self, key: str) -> Decimal | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        try:
+            # str() first: a float like 199.99 must not become 199.9899999...
+            return Decimal(str(value))
+        except InvalidOperation:
+            raise self._fail(key, "expected a decimal") from None
+
+
+@dataclass(frozen=True)
+class ApiError:
+    code: int | None
+    title: str | None
+    message: str | None
+    details: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> ApiError:
+        code = node.data.get("code")
+        details = node.data.get("error_data")
+        return cls(
+            code=code if isinstance(code, int) else None,
+            title=node.opt_string("title"),
+            message=node.opt_string("message"),
+            details=details.get("details") if isinstance(details, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Contact:
+    wa_id: str
+    profile_name: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> Contact:
+        profile = node.opt_node("profile")
+        return cls(wa_id=node.string("wa_id"), profile_name=profile and profile.opt_string("name"))
+
+
+@dataclass(frozen=True)
+class Interactive:
+    """A tap on a reply button or list row (or a Flow answer, `nfm_reply`)."""
+
+    type: str
+    reply_id: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def parse(cls, node: _Node) -> Interactive:
+        kind = node.string("type")
+        if kind in ("button_reply", "list_reply"):
+            reply = node.node(kind)
+            return cls(
+                type=kind,
+                reply_id=reply.string("id"),
+                title=reply.opt_string("title"),
+                description=reply.opt_string("description"),
+            )
+        return cls(type=kind)
+
+
+@dataclass(frozen=True)
+class TemplateButton:
+    """A quick-reply button of a template message."""
+
+    text: str | None
+    payload: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> TemplateButton:
+        button = cls(text=node.opt_string("text"), payload=node.opt_string("payload"))
+        if not (button.text or button.payload):
+            raise WebhookParseError(f"{node.path}: needs text or payload")
+        return button
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    sku: str
+    quantity: int
+    item_price: Decimal | None
+    currency: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> OrderItem:
+        return cls(
+            sku=node.string("product_retailer_id"),
+            quantity=node.integer("quantity"),
+            item_price=node.opt_decimal("item_price"),
+            currency=node.opt_string("currency"),
+        )
+
+
+@dataclass(frozen=True)
+class Order:
+    """A cart the customer sent from the merchant's WhatsApp catalog."""
+
+    catalog_id: str | None
+    text: str | None
+    items: list[OrderItem]
+
+    @classmethod
+    def parse(cls, node: _Node) -> Order:
+        items = [OrderItem.parse(n) for n in node.nodes("product_items", required=True)]
+        if not items:
+            raise WebhookParseError(f"{node.path}.product_items: empty")
+        return cls(catalog_id=node.opt_string("catalog_id"), text=node.opt_string("text"), items=items)
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None
+    address: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> Location:
+        return cls(
+            latitude=node.number("latitude"),
+            longitude=node.number("longitude"),
+            name=node.opt_string("name"),
+            address=node.opt_string("address"),
+        )
+
+
+@dataclass(frozen=True)
+class Media:
+    """Image, audio, video, document or sticker: only referenced, never downloaded."""
+
+    id: str | None
+    mime_type: str | None
+    caption: str | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> Media:
+        return cls(
+            id=node.opt_string("id"),
+            mime_type=node.opt_string("mime_type"),
+            caption=node.opt_string("caption"),
+        )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One inbound message. Exactly the field of its `type` is set, when we know it."""
+
+    id: str
+    sender: str  # `from`: a phone number today, possibly an opaque user id tomorrow
+    timestamp: str
+    type: str
+    text: str | None = None
+    interactive: Interactive | None = None
+    button: TemplateButton | None = None
+    order: Order | None = None
+    location: Location | None = None
+    media: Media | None = None
+    errors: list[ApiError] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, node: _Node) -> Message:
+        kind = node.string("type")
+        fields: dict[str, Any] = {}
+        if kind == "text":
+            fields["text"] = node.node("text").string("body")
+        elif kind == "interactive":
+            fields["interactive"] = Interactive.parse(node.node("interactive"))
+        elif kind == "button":
+            fields["button"] = TemplateButton.parse(node.node("button"))
+        elif kind == "order":
+            fields["order"] = Order.parse(node.node("order"))
+        elif kind == "location":
+            fields["location"] = Location.parse(node.node("location"))
+        elif kind in MEDIA_TYPES:
+            fields["media"] = Media.parse(node.node(kind))
+        return cls(
+            id=node.string("id"),
+            sender=node.string("from"),
+            timestamp=node.string("timestamp"),
+            type=kind,
+            errors=[ApiError.parse(n) for n in node.nodes("errors")],
+            **fields,
+        )
+
+
+@dataclass(frozen=True)
+class Status:
+    """Delivery report for a message we sent: sent, delivered, read or failed."""
+
+    message_id: str
+    status: str
+    recipient_id: str | None
+    timestamp: str | None
+    errors: list[ApiError]
+
+    @classmethod
+    def parse(cls, node: _Node) -> Status:
+        return cls(
+            message_id=node.string("id"),
+            status=node.string("status"),
+            recipient_id=node.opt_string("recipient_id"),
+            timestamp=node.opt_string("timestamp"),
+            errors=[ApiError.parse(n) for n in node.nodes("errors")],
+        )
+
+
+@dataclass(frozen=True)
+class MessagesValue:
+    """The `value` of a change whose field is `messages`."""
+
+    phone_number_id: str | None
+    contacts: list[Contact]
+    messages: list[Message]
+    statuses: list[Status]
+    errors: list[ApiError]
+
+    @classmethod
+    def parse(cls, node: _Node) -> MessagesValue:
+        metadata = node.opt_node("metadata")
+        return cls(
+            phone_number_id=metadata and metadata.opt_string("phone_number_id"),
+            contacts=[Contact.parse(n) for n in node.nodes("contacts")],
+            messages=[Message.parse(n) for n in node.nodes("messages")],
+            statuses=[Status.parse(n) for n in node.nodes("statuses")],
+            errors=[ApiError.parse(n) for n in node.nodes("errors")],
+        )
+
+    def profile_name(self, wa_id: str) -> str | None:
+        for contact in self.contacts:
+            if contact.wa_id == wa_id:
+                return contact.profile_name
+        # Meta lists one contact per sender; fall back to it if the ids are spelled
+        # differently (e.g. the coming non-phone user ids).
+        return self.contacts[0].profile_name if len(self.contacts) == 1 else None
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    # Only `messages` changes are parsed: other subscribed fields (template status,
+    # account updates) are acknowledged and ignored.
+    value: MessagesValue | None
+
+    @classmethod
+    def parse(cls, node: _Node) -> Change:
+        name = node.string("field")
+        value = MessagesValue.parse(node.node("value")) if name == "messages" else None
+        return cls(field=name, value=value)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    changes: list[Change]
+
+    @classmethod
+    def parse(cls, node: _Node) -> Entry:
+        return cls(
+            id=node.string("id"),
+            changes=[Change.parse(n) for n in node.nodes("changes", required=True)],
+        )
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message together with what the envelope says about its sender."""
+
+    message: Message
+    profile_name: str | None
+    phone_number_id: str | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    entries: list[Entry]
+
+    @classmethod
+    def parse(cls, data: Any) -> WebhookEvent:
+        root = _Node(data, "$")
+        kind = root.string("object")
+        if kind != WHATSAPP_OBJECT:
+            raise WebhookParseError(f"$.object: expected {WHATSAPP_OBJECT!r}, got {kind!r}")
+        return cls(entries=[Entry.parse(n) for n in root.nodes("entry", required=True)])
+
+    def _values(self) -> list[MessagesValue]:
+        return [c.value for e in self.entries for c in e.changes if c.value is not None]
+
+    def messages(self) -> list[InboundMessage]:
+        """Every message of every entry and change, in delivery order."""
+        return [
+            InboundMessage(m, value.profile_name(m.sender), value.phone_number_id)
+            for value in self._values()
+            for m in value.messages
+        ]
+
+    def statuses(self) -> list[Status]:
+        return [s for value in self._values() for s in value.statuses]
+
+    def errors(self) -> list[ApiError]:
+        return [err for value in self._values() for err in value.errors]
