@@ -116,6 +116,40 @@ order_items = sa.Table(
     sa.Index("ix_order_items_order", "order_id"),
 )
 
+# -- payments (issue 4) ----------------------------------------------------------
+# Every verified Razorpay event id, once: a delivery that comes again (or 50 times at
+# once) hits the primary key and changes nothing. The reconciler's synthetic events
+# use ids of their own ("reconcile:...") in the same table.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("event_id", sa.String(80), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("order_number", sa.Integer, index=True),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per Razorpay payment seen (captured, failed or flagged), keyed by its id so
+# that payment_link.paid, payment.captured and order.paid for it record it once.
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("payment_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "order_id", sa.Integer, sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("payment_link_id", sa.String(64)),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("method", sa.String(32)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("captured_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_payments_order", "order_id"),
+)
+
 
 @dataclass(frozen=True)
 class OrderItem:
@@ -356,6 +390,24 @@ class OrderStore:
                 .where(orders.c.number == int(number))
                 .where(orders.c.confirmation_sent_at.is_(None))
                 .values(confirmation_sent_at=now, updated_at=now)
+            )
+            return result.rowcount == 1
+
+    async def release_confirmation(self, number: int, sent_at: datetime) -> bool:
+        """Undo a confirmation record whose message could not be delivered.
+
+        A compare-and-set on the recorded time: only the claim that failed is undone,
+        so the reconciler sends it again, and a later successful claim is never lost.
+        """
+        return await self._run(self._release_confirmation, number, sent_at)
+
+    def _release_confirmation(self, number: int, sent_at: datetime) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                orders.update()
+                .where(orders.c.number == int(number))
+                .where(orders.c.confirmation_sent_at == sent_at)
+                .values(confirmation_sent_at=None, updated_at=utcnow())
             )
             return result.rowcount == 1
 

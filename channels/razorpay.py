@@ -1,0 +1,240 @@
+"""Rasa input channel for Razorpay's payment webhooks.
+
+Register in credentials.yml as `channels.razorpay.RazorpayWebhookInput:` (settings come
+from the environment). Routes, under /webhooks/razorpay/:
+
+- GET  /           health
+- POST /webhook    Razorpay events, signed with X-Razorpay-Signature
+- POST /reconcile  a reconciler pass, asked for by `python -m commerce.reconcile --once`
+                   (signed the same way with the webhook secret)
+
+A webhook is verified, recorded and applied in one transaction, answered at once
+(Razorpay counts answers after 5 s as failures), and the customer is told afterwards.
+The blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import string
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from razorpay.errors import SignatureVerificationError
+from razorpay.utility.utility import Utility
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from channels.razorpay_notify import ConversationNotifier
+from commerce.orders import OrderStore, get_store
+from commerce.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
+from commerce.payments import PaymentGatewayError, RazorpayGateway
+from commerce.reconcile import Reconciler, interval_seconds, pass_request_is_fresh
+from commerce.shopify import ShopifyClient, ShopifyError, sync_paid_order
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Razorpay-Signature"
+EVENT_ID_HEADER = "X-Razorpay-Event-Id"
+MAX_BODY_BYTES = 256 * 1024  # Razorpay's events are a few KB
+SHUTDOWN_GRACE_SECONDS = 10.0
+NO_SECRET = (
+    "RAZORPAY_WEBHOOK_SECRET is not set: Razorpay webhooks cannot be verified and are "
+    "refused (503), so payments are NOT confirmed. Set it to the secret entered in "
+    "Razorpay Dashboard > Settings > Webhooks."
+)
+
+_verifier = Utility()
+
+
+def signature_is_valid(body: bytes, header: str | None, secrets: list[str]) -> bool:
+    """X-Razorpay-Signature is the hex HMAC-SHA256 of the raw body with the webhook secret.
+
+    The SDK's check wants str arguments and lowercase hex: a missing header, bytes or
+    uppercase hex would raise or fail in it, so they are dealt with here first.
+    """
+    signature = (header or "").strip().lower()
+    if len(signature) != 64 or not all(c in string.hexdigits for c in signature):
+        return False
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    for secret in secrets:
+        try:
+            if _verifier.verify_webhook_signature(text, signature, secret):
+                return True
+        except SignatureVerificationError:
+            continue
+    return False
+
+
+class RazorpayWebhookInput(InputChannel):
+    def __init__(
+        self,
+        webhook_secrets: list[str],
+        store: OrderStore | None = None,
+        gateway: RazorpayGateway | None = None,
+        shopify: ShopifyClient | None = None,
+        reconcile_interval: float | None = None,
+    ) -> None:
+        # The current secret first, then the previous one during a rotation: retries of
+        # older events still carry the old signature.
+        self.secrets = [secret for secret in webhook_secrets if secret]
+        self.store = store or get_store()
+        self.gateway = gateway
+        self.shopify = shopify
+        self.reconcile_interval = reconcile_interval or interval_seconds()
+        self._tasks: set[asyncio.Task] = set()
+        if not self.secrets:
+            logger.error(NO_SECRET)
+        if gateway is None:
+            logger.warning("RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET not set: the reconciler "
+                           "cannot fetch payment links (missed webhooks stay missed)")
+
+    @classmethod
+    def name(cls) -> str:
+        return "razorpay"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> RazorpayWebhookInput:
+        if credentials:
+            logger.warning("Razorpay settings in credentials.yml are ignored; they are read "
+                           "from RAZORPAY_* environment variables")
+        try:
+            gateway: RazorpayGateway | None = RazorpayGateway.from_env()
+        except PaymentGatewayError:
+            gateway = None
+        return cls(
+            [os.environ.get("RAZORPAY_WEBHOOK_SECRET", ""),
+             os.environ.get("RAZORPAY_WEBHOOK_SECRET_PREVIOUS", "")],
+            gateway=gateway,
+            shopify=ShopifyClient.from_env(),
+        )
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        razorpay = Blueprint("razorpay_webhook", __name__)
+        state: dict[str, Any] = {}
+
+        @razorpay.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({
+                "status": "ok",
+                "signature_check": "on" if self.secrets else "refusing webhooks",
+                "link_fetching": self.gateway is not None,
+                "shopify_sync": self.shopify is not None,
+                "reconciler_running": "task" in state and not state["task"].done(),
+            })
+
+        @razorpay.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
+            try:
+                body = json.loads(request.body)
+                event = PaymentEvent.from_body(_event_id(request), body)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                reason = str(exc) if isinstance(exc, EventParseError) else "invalid JSON"
+                logger.warning("Razorpay webhook refused: %s", reason)
+                return _error(400, reason)
+            try:
+                applied = await apply_event(self.store, event)
+            except SQLAlchemyError:
+                # Ours and transient: a 5xx makes Razorpay deliver it again later.
+                logger.exception("Razorpay event %s not applied (database)", event.event_id)
+                return _error(503, "temporarily unable to record the event; retry later")
+            self._after_response(state["notifier"], applied)
+            return response.json({"status": "ok", "outcome": applied.outcome.value})
+
+        @razorpay.route("/reconcile", methods=["POST"])
+        async def reconcile(request: Request) -> HTTPResponse:
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
+            try:
+                fresh = pass_request_is_fresh(json.loads(request.body))
+            except ValueError:
+                fresh = False
+            if not fresh:
+                return _error(400, "stale or malformed reconcile request")
+            report = await state["reconciler"].run_once()
+            return response.json(report.as_dict())
+
+        @razorpay.listener("before_server_start")
+        async def prepare(app: Sanic, _loop: Any) -> None:
+            notifier = ConversationNotifier(
+                lambda: getattr(app.ctx, "agent", None),
+                lambda: getattr(app.ctx, "input_channels", None) or [],
+                self.store,
+            )
+            state["notifier"] = notifier
+            state["reconciler"] = Reconciler(
+                self.store, self.gateway, notifier.notify, self.shopify, self.reconcile_interval
+            )
+
+        @razorpay.listener("after_server_start")
+        async def start(*_: Any) -> None:
+            state["task"] = asyncio.create_task(state["reconciler"].run_forever())
+            logger.info("Razorpay webhook ready (signature check %s); reconciling every %.0fs",
+                        "on" if self.secrets else "OFF: refusing webhooks",
+                        self.reconcile_interval)
+
+        @razorpay.listener("before_server_stop")
+        async def stop(*_: Any) -> None:
+            if "task" in state:
+                state["task"].cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+
+        return razorpay
+
+    def _refusal(self, request: Request) -> HTTPResponse | None:
+        if not self.secrets:
+            logger.error(NO_SECRET)
+            return _error(503, "RAZORPAY_WEBHOOK_SECRET is not set: webhooks cannot be verified")
+        if len(request.body) > MAX_BODY_BYTES:
+            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        if not signature_is_valid(request.body, request.headers.get(SIGNATURE_HEADER), self.secrets):
+            logger.warning("Razorpay webhook: missing or invalid %s from %s",
+                           SIGNATURE_HEADER, request.ip)
+            return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
+        return None
+
+    def _after_response(self, notifier: ConversationNotifier, applied: Applied) -> None:
+        # Slow work (the conversation, WhatsApp, Shopify) runs after the 2xx is sent.
+        if applied.notify_intent is None:
+            return
+        task = asyncio.create_task(self._follow_up(notifier, applied))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow_up(self, notifier: ConversationNotifier, applied: Applied) -> None:
+        try:
+            await notifier.notify(applied)
+        except Exception:
+            # The reconciler re-sends unrecorded confirmations; failures just get logged.
+            logger.exception("Order #%s: customer not told about %s", applied.order_number,
+                             applied.outcome.value)
+        if applied.outcome is Outcome.PAID and self.shopify is not None:
+            try:
+                await sync_paid_order(self.store, self.shopify, applied.order_number or 0)
+            except ShopifyError as exc:
+                logger.warning("Shopify sync of order #%s postponed to the reconciler: %s",
+                               applied.order_number, exc)
+
+
+def _event_id(request: Request) -> str:
+    # Razorpay always sends one; without it, identical bodies still count as one event.
+    header = (request.headers.get(EVENT_ID_HEADER) or "").strip()
+    return header[:80] if header else "body:" + hashlib.sha256(request.body).hexdigest()
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)

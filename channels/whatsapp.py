@@ -1,0 +1,322 @@
+"""Rasa channel for the WhatsApp Cloud API.
+
+Register in credentials.yml as `channels.whatsapp.WhatsAppInput:` (no settings there:
+they come from the environment, see `WhatsAppSettings`). Routes, under
+/webhooks/whatsapp/:
+
+- GET  /         health
+- GET  /webhook  Meta's verification handshake
+- POST /webhook  events, signed with X-Hub-Signature-256
+
+An event POST is verified and parsed as a whole, answered 200 at once, and its
+messages are handled afterwards (Meta retries slow answers), in order per customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.whatsapp_client import GraphApiError, WhatsAppClient
+from channels.whatsapp_dispatch import PerSenderQueues
+from channels.whatsapp_inbound import to_rasa_input
+from channels.whatsapp_models import InboundMessage, WebhookEvent, WebhookParseError
+from channels.whatsapp_render import (
+    Rendered,
+    render_buttons,
+    render_custom,
+    render_image,
+    render_text,
+)
+from channels.whatsapp_store import ChannelState
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_BODY_BYTES = 1024 * 1024  # Meta's events are a few KB; anything near this is not one
+MAX_PENDING_MESSAGES = 10_000  # beyond this, 503 and let Meta redeliver later
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    app_secret: str | None
+    verify_token: str | None
+    # Local experiments only: accept events without a signature when no secret is set.
+    allow_unsigned: bool = False
+
+    @classmethod
+    def from_env(cls) -> WhatsAppSettings:
+        return cls(
+            app_secret=os.environ.get("WHATSAPP_APP_SECRET") or None,
+            verify_token=os.environ.get("WHATSAPP_VERIFY_TOKEN") or None,
+            allow_unsigned=os.environ.get("WHATSAPP_ALLOW_UNSIGNED", "").lower()
+            in ("1", "true", "yes"),
+        )
+
+    @property
+    def signature_check(self) -> str:
+        if self.app_secret:
+            return "on"
+        return "off (WHATSAPP_ALLOW_UNSIGNED)" if self.allow_unsigned else "refusing events"
+
+
+def signature_is_valid(body: bytes, header: str | None, secret: str) -> bool:
+    """X-Hub-Signature-256 is `sha256=` + hex HMAC-SHA256 of the raw body."""
+    if not header:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode("utf-8", "ignore"))
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa responses through the Graph API.
+
+    A failed send is logged by the client (code, fbtrace_id) and not raised: an
+    exception here would abort the turn and leave the tracker behind the conversation.
+    """
+
+    def __init__(self, client: WhatsAppClient, state: ChannelState) -> None:
+        self.client = client
+        self.state = state
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        has_buttons = message.get("buttons") or message.get("quick_replies")
+        if message.get("image") and message.get("text") and not has_buttons:
+            # One image with its text as caption, rather than two messages.
+            await self._deliver(recipient_id, render_image(message["image"], message["text"]))
+            message = {k: v for k, v in message.items() if k not in ("image", "text")}
+        await super().send_response(recipient_id, message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._deliver(recipient_id, render_text(text))
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._deliver(recipient_id, render_buttons(text, buttons))
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._deliver(recipient_id, render_image(image))
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._deliver(recipient_id, render_custom(json_message))
+
+    async def _deliver(self, recipient_id: str, rendered: Rendered) -> None:
+        for token, payload in rendered.tokens.items():
+            await self.state.remember_payload(token, payload)
+        if rendered.options is not None:
+            await self.state.remember_options(recipient_id, rendered.options)
+        for message in rendered.messages:
+            try:
+                await self.client.send(recipient_id, message)
+            except GraphApiError:
+                return  # the rest of this response would make no sense without it
+
+
+class WhatsAppInput(InputChannel):
+    def __init__(
+        self,
+        settings: WhatsAppSettings,
+        client: WhatsAppClient,
+        state: ChannelState,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_pending: int = MAX_PENDING_MESSAGES,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.state = state
+        self.max_body_bytes = max_body_bytes
+        self.max_pending = max_pending
+        self._log_configuration()
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
+        if credentials:
+            logger.warning(
+                "WhatsApp settings in credentials.yml are ignored; they are read from "
+                "WHATSAPP_* environment variables"
+            )
+        return cls(WhatsAppSettings.from_env(), WhatsAppClient.from_env(), ChannelState.from_env())
+
+    def get_output_channel(self) -> WhatsAppOutput:
+        return WhatsAppOutput(self.client, self.state)
+
+    def _log_configuration(self) -> None:
+        if not self.settings.app_secret and self.settings.allow_unsigned:
+            logger.warning(
+                "WHATSAPP_ALLOW_UNSIGNED is set: WhatsApp events are accepted WITHOUT a "
+                "signature check. Anyone can impersonate customers. Local use only."
+            )
+        elif not self.settings.app_secret:
+            logger.error(
+                "WHATSAPP_APP_SECRET is not set: POST /webhooks/whatsapp/webhook will "
+                "refuse every event (503). Set it to your Meta app's secret (App "
+                "Dashboard > App settings > Basic > App secret)."
+            )
+        if not self.settings.verify_token:
+            logger.warning(
+                "WHATSAPP_VERIFY_TOKEN is not set: Meta's webhook verification will fail."
+            )
+        if not self.client.configured:
+            logger.warning(
+                "WHATSAPP_ACCESS_TOKEN / WHATSAPP_PHONE_NUMBER_ID not set: replies cannot "
+                "be sent."
+            )
+        logger.info("WhatsApp de-duplication store: %s", self.state.backend)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        queues: PerSenderQueues[InboundMessage] = PerSenderQueues(
+            lambda inbound: self._handle(inbound, on_new_message), self.max_pending
+        )
+        whatsapp = Blueprint("whatsapp_webhook", __name__)
+
+        @whatsapp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({
+                "status": "ok",
+                "signature_check": self.settings.signature_check,
+                "sending_configured": self.client.configured,
+                "dedupe_store": self.state.backend,
+                "pending_messages": queues.pending,
+            })
+
+        @whatsapp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            token = request.args.get("hub.verify_token") or ""
+            expected = self.settings.verify_token
+            if (
+                request.args.get("hub.mode") != "subscribe"
+                or not expected
+                or not hmac.compare_digest(token.encode(), expected.encode())
+            ):
+                return response.text("Forbidden", status=403)
+            challenge = request.args.get("hub.challenge")
+            if not challenge:
+                return response.text("hub.challenge missing", status=400)
+            return response.text(challenge, content_type="text/plain")
+
+        # stream=True: the body is read here, so an oversized one is refused early
+        # instead of being buffered up to Sanic's 100 MB default.
+        @whatsapp.route("/webhook", methods=["POST"], stream=True)
+        async def receive(request: Request) -> HTTPResponse:
+            if not (self.settings.app_secret or self.settings.allow_unsigned):
+                return _error(503, "WHATSAPP_APP_SECRET is not set: events cannot be verified")
+            body = await _read_body(request, self.max_body_bytes)
+            if body is None:
+                return _error(413, f"body larger than {self.max_body_bytes} bytes")
+            if self.settings.app_secret and not signature_is_valid(
+                body, request.headers.get(SIGNATURE_HEADER), self.settings.app_secret
+            ):
+                logger.warning("WhatsApp webhook: missing or invalid %s", SIGNATURE_HEADER)
+                return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
+            try:
+                event = WebhookEvent.parse(json.loads(body))
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                reason = str(exc) if isinstance(exc, WebhookParseError) else "invalid JSON"
+                logger.warning("WhatsApp webhook refused: %s", reason)
+                return _error(400, reason)
+
+            inbound = event.messages()
+            if not queues.has_room_for(len(inbound)):
+                logger.error("WhatsApp webhook: %d messages pending, asking Meta to retry",
+                             queues.pending)
+                return _error(503, "too busy, retry later")
+            _log_reports(event)
+            for item in inbound:
+                queues.submit(item.message.sender, item)
+            return response.json({"status": "accepted", "messages": len(inbound)})
+
+        @whatsapp.listener("before_server_stop")
+        async def finish(*_: Any) -> None:
+            await queues.drain(SHUTDOWN_GRACE_SECONDS)
+            await self.client.close()
+            await self.state.close()
+
+        return whatsapp
+
+    async def _handle(self, inbound: InboundMessage, on_new_message: OnNewMessage) -> None:
+        message = inbound.message
+        # De-duplicate first: a redelivery must not touch state (e.g. numbered options).
+        if not await self.state.first_time(message.id):
+            logger.info("WhatsApp message %s already handled, redelivery ignored", message.id)
+            return
+        rasa_input = await to_rasa_input(inbound, self.state)
+        if rasa_input is None:
+            logger.debug("WhatsApp %s message %s ignored", message.type, message.id)
+            return
+        try:
+            await self.client.mark_as_read(message.id)
+        except GraphApiError:
+            pass  # logged by the client; the customer still gets an answer
+        await on_new_message(
+            UserMessage(
+                rasa_input.text,
+                self.get_output_channel(),
+                sender_id=message.sender,
+                input_channel=self.name(),
+                message_id=message.id,
+                metadata=rasa_input.metadata,
+            )
+        )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body (what the signature covers), or None when over `limit`."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _log_reports(event: WebhookEvent) -> None:
+    """Delivery statuses and errors are for the log; they are never answered."""
+    for status in event.statuses():
+        if status.status == "failed":
+            for error in status.errors or [None]:
+                logger.error(
+                    "WhatsApp message %s to %s failed: code=%s title=%s details=%s",
+                    status.message_id, status.recipient_id, error and error.code,
+                    error and error.title, error and error.details,
+                )
+        else:
+            logger.debug("WhatsApp message %s %s", status.message_id, status.status)
+    for error in event.errors():
+        logger.error("WhatsApp reported an error: code=%s title=%s details=%s",
+                     error.code, error.title, error.details)
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)

@@ -1,0 +1,212 @@
+"""Turn Rasa bot responses into WhatsApp message objects, within WhatsApp's limits.
+
+Pure functions: they return the message objects to send plus what the channel must
+remember (tokens for over-long reply ids, numbered options), and never do I/O.
+A message object is what goes next to `messaging_product`/`to` in a send call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+BUTTONS_BODY_LIMIT = 1024
+LIST_BODY_LIMIT = 4096
+CAPTION_LIMIT = 1024
+MAX_REPLY_BUTTONS = 3
+MAX_LIST_ROWS = 10
+BUTTON_TITLE_LIMIT = 20
+BUTTON_ID_LIMIT = 256
+ROW_TITLE_LIMIT = 24
+ROW_DESCRIPTION_LIMIT = 72
+ROW_ID_LIMIT = 200
+LIST_BUTTON_LABEL = "Choose"  # the list's open button, <= 20 characters
+DEFAULT_BODY = "Please choose:"  # interactive messages need a body
+
+# Reply ids that stand for a payload kept by the channel (see Rendered.tokens).
+TOKEN_PREFIX = "~p:"
+ELLIPSIS = "…"
+
+
+@dataclass
+class Rendered:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # short reply id -> Rasa payload, for payloads too long to be an id themselves
+    tokens: dict[str, str] = field(default_factory=dict)
+    # payloads of a numbered list, in order, when the customer may answer "3"
+    options: list[str] | None = None
+
+
+def render_text(text: str) -> Rendered:
+    return Rendered([_text(part) for part in split_text(text, TEXT_LIMIT)])
+
+
+def render_image(url: str, caption: str | None = None) -> Rendered:
+    caption = (caption or "").strip()
+    if len(caption) > CAPTION_LIMIT:
+        # Too long to be a caption: say it first, then show the image.
+        return Rendered(render_text(caption).messages + [_image(url, None)])
+    return Rendered([_image(url, caption or None)])
+
+
+def render_buttons(text: str, buttons: list[dict[str, Any]]) -> Rendered:
+    """Up to 3 buttons: reply buttons; up to 10: a list; more: numbered text."""
+    if not buttons:
+        return render_text(text)
+    payloads = [_payload(b) for b in buttons]
+    if len(buttons) > MAX_LIST_ROWS:
+        return _numbered(text, buttons, payloads)
+    limit = BUTTON_ID_LIMIT if len(buttons) <= MAX_REPLY_BUTTONS else ROW_ID_LIMIT
+    ids, tokens = _reply_ids(payloads, limit)
+    if len(buttons) <= MAX_REPLY_BUTTONS:
+        head, body = _head_and_body(text, BUTTONS_BODY_LIMIT)
+        titles = _unique([cut(_title(b), BUTTON_TITLE_LIMIT) for b in buttons],
+                         BUTTON_TITLE_LIMIT)
+        interactive = {
+            "type": "button",
+            "body": {"text": body},
+            "action": {"buttons": [
+                {"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles)
+            ]},
+        }
+    else:
+        head, body = _head_and_body(text, LIST_BODY_LIMIT)
+        rows = [_row(button, reply_id) for button, reply_id in zip(buttons, ids)]
+        interactive = {
+            "type": "list",
+            "body": {"text": body},
+            "action": {"button": LIST_BUTTON_LABEL, "sections": [{"rows": rows}]},
+        }
+    messages = [_text(part) for part in head]
+    messages.append({"type": "interactive", "interactive": interactive})
+    return Rendered(messages, tokens)
+
+
+def render_custom(json_message: Any) -> Rendered:
+    """`{"whatsapp": {...message object...}}` from an action, sent as given."""
+    message = json_message.get("whatsapp") if isinstance(json_message, dict) else None
+    if not isinstance(message, dict):
+        # Rasa's default would send the raw JSON to the customer; never do that.
+        logger.warning("Custom payload without a 'whatsapp' message object ignored")
+        return Rendered()
+    return Rendered([message])
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut text into pieces of at most `limit`, at a paragraph, line or word break."""
+    pieces: list[str] = []
+    rest = (text or "").strip()
+    while len(rest) > limit:
+        at = _break_before(rest, limit)
+        pieces.append(rest[:at].rstrip())
+        rest = rest[at:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def cut(text: str, limit: int) -> str:
+    """Shorten to `limit` characters, at a word break when one is near, with '…'."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(ELLIPSIS)]
+    space = head.rfind(" ")
+    if space >= limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + ELLIPSIS
+
+
+def _break_before(text: str, limit: int) -> int:
+    for separator in ("\n\n", "\n", " "):
+        at = text.rfind(separator, 0, limit + 1)
+        if at > 0:
+            return at
+    return limit
+
+
+def _head_and_body(text: str, body_limit: int) -> tuple[list[str], str]:
+    """Split text whose end must fit an interactive body: (texts before, body)."""
+    text = (text or "").strip()
+    if len(text) <= body_limit:
+        return [], text or DEFAULT_BODY
+    start = len(text) - body_limit
+    for separator in ("\n\n", "\n", " "):
+        at = text.find(separator, start)
+        if at != -1:
+            return split_text(text[:at], TEXT_LIMIT), text[at:].strip()
+    return split_text(text[:start], TEXT_LIMIT), text[start:]
+
+
+def _numbered(text: str, buttons: list[dict[str, Any]], payloads: list[str]) -> Rendered:
+    lines = [f"{n}. {_title(b)}" for n, b in enumerate(buttons, start=1)]
+    prompt = f"Reply with a number from 1 to {len(buttons)}."
+    full = "\n\n".join(part for part in (text.strip(), "\n".join(lines), prompt) if part)
+    return Rendered(render_text(full).messages, options=payloads)
+
+
+def _row(button: dict[str, Any], reply_id: str) -> dict[str, Any]:
+    title = " ".join(_title(button).split())
+    extra = " ".join(str(button.get("description") or "").split())
+    if len(title) > ROW_TITLE_LIMIT:
+        # Keep the start as the title; the rest (often the price) becomes the description.
+        at = _break_before(title, ROW_TITLE_LIMIT)
+        title, rest = title[:at].rstrip(), title[at:].strip()
+        extra = f"{rest} · {extra}" if extra else rest
+    row = {"id": reply_id, "title": title}
+    if extra:
+        row["description"] = cut(extra, ROW_DESCRIPTION_LIMIT)
+    return row
+
+
+def _reply_ids(payloads: list[str], limit: int) -> tuple[list[str], dict[str, str]]:
+    """Reply ids carry the payload itself when it fits and is unique, else a token."""
+    ids: list[str] = []
+    tokens: dict[str, str] = {}
+    for index, payload in enumerate(payloads):
+        reply_id = payload
+        if len(payload) > limit or payload in ids:
+            # The index keeps ids unique when two buttons share a payload.
+            digest = hashlib.sha256(f"{index}:{payload}".encode()).hexdigest()[:24]
+            reply_id = TOKEN_PREFIX + digest
+            tokens[reply_id] = payload
+        ids.append(reply_id)
+    return ids, tokens
+
+
+def _unique(titles: list[str], limit: int) -> list[str]:
+    """WhatsApp refuses reply buttons with equal titles: number the repeats."""
+    seen: set[str] = set()
+    result = []
+    for title in titles:
+        candidate, n = title, 1
+        while candidate in seen:
+            n += 1
+            suffix = f" ({n})"
+            candidate = cut(title, limit - len(suffix)) + suffix
+        seen.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def _title(button: dict[str, Any]) -> str:
+    return str(button.get("title") or button.get("payload") or "?")
+
+
+def _payload(button: dict[str, Any]) -> str:
+    # A button without payload answers with its title, like a typed message.
+    return str(button.get("payload") or button.get("title") or "")
+
+
+def _text(body: str) -> dict[str, Any]:
+    # Preview links (e.g. a payment link typed into a response) so they look tappable.
+    return {"type": "text", "text": {"body": body, "preview_url": "://" in body}}
+
+
+def _image(url: str, caption: str | None) -> dict[str, Any]:
+    return {"type": "image", "image": {"link": url, **({"caption": caption} if caption else {})}}

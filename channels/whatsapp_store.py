@@ -1,0 +1,174 @@
+"""Small state the WhatsApp channel keeps between requests.
+
+- message ids already seen (Meta redelivers; a message must be answered once),
+- short reply-id tokens -> full Rasa payloads (ids longer than WhatsApp allows),
+- the numbered options last offered to a customer (answerable with "3").
+
+In memory by default (bounded, per process). With REDIS_URL set, in Redis, so several
+Rasa processes share it and the "seen" check is atomic across them (SET NX EX).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+SEEN_TTL = 7 * 24 * 3600  # Meta retries failed deliveries for days
+PAYLOAD_TTL = 30 * 24 * 3600  # a button can be tapped long after it was sent
+OPTIONS_TTL = 24 * 3600  # the customer-service window
+
+
+class KeyValueStore(Protocol):
+    backend: str
+
+    async def add(self, key: str, value: str, ttl: int) -> bool:
+        """Store `value` only if `key` is absent; True when it was stored."""
+
+    async def set(self, key: str, value: str, ttl: int) -> None: ...
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def pop(self, key: str) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """LRU-bounded dict with per-key expiry; single event loop, so no locking."""
+
+    backend = "memory"
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._max_entries = max_entries
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def _live(self, key: str) -> str | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= time.monotonic():
+            del self._items[key]
+            return None
+        return item[1]
+
+    async def add(self, key: str, value: str, ttl: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def set(self, key: str, value: str, ttl: int) -> None:
+        self._items[key] = (time.monotonic() + ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._max_entries:
+            self._items.popitem(last=False)
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def pop(self, key: str) -> str | None:
+        value = self._live(key)
+        self._items.pop(key, None)
+        return value
+
+    async def close(self) -> None:
+        self._items.clear()
+
+
+class RedisStore:
+    backend = "redis"
+
+    def __init__(self, url: str, prefix: str = "whatsapp:") -> None:
+        import redis.asyncio as redis  # only needed when REDIS_URL is set
+
+        # from_url connects lazily, on the loop that first uses it (Sanic's).
+        self._redis = redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    async def add(self, key: str, value: str, ttl: int) -> bool:
+        return bool(await self._redis.set(self._prefix + key, value, nx=True, ex=ttl))
+
+    async def set(self, key: str, value: str, ttl: int) -> None:
+        await self._redis.set(self._prefix + key, value, ex=ttl)
+
+    async def get(self, key: str) -> str | None:
+        return await self._redis.get(self._prefix + key)
+
+    async def pop(self, key: str) -> str | None:
+        return await self._redis.getdel(self._prefix + key)
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+
+class ChannelState:
+    """What the channel remembers, on top of a key-value store.
+
+    Store failures are logged and degrade gracefully: an unreachable Redis must not
+    stop customers from being answered (at worst a redelivery is answered twice).
+    """
+
+    def __init__(self, seen: KeyValueStore, replies: KeyValueStore) -> None:
+        self._seen = seen
+        self._replies = replies
+        self.backend = seen.backend
+
+    @classmethod
+    def in_memory(cls) -> ChannelState:
+        # Separate bounds, so a flood of message ids cannot evict reply tokens.
+        return cls(MemoryStore(100_000), MemoryStore(20_000))
+
+    @classmethod
+    def from_env(cls) -> ChannelState:
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            return cls.in_memory()
+        store = RedisStore(url)
+        return cls(store, store)
+
+    async def first_time(self, message_id: str) -> bool:
+        try:
+            return await self._seen.add(f"seen:{message_id}", "1", SEEN_TTL)
+        except Exception as exc:
+            logger.error("WhatsApp de-duplication store failed (%s); handling %s anyway",
+                         exc, message_id)
+            return True
+
+    async def remember_payload(self, token: str, payload: str) -> None:
+        try:
+            await self._replies.set(f"payload:{token}", payload, PAYLOAD_TTL)
+        except Exception as exc:
+            logger.error("WhatsApp store failed to keep a reply token (%s)", exc)
+
+    async def payload_for(self, token: str) -> str | None:
+        try:
+            return await self._replies.get(f"payload:{token}")
+        except Exception as exc:
+            logger.error("WhatsApp store failed to resolve a reply token (%s)", exc)
+            return None
+
+    async def remember_options(self, wa_id: str, payloads: list[str]) -> None:
+        try:
+            await self._replies.set(f"options:{wa_id}", json.dumps(payloads), OPTIONS_TTL)
+        except Exception as exc:
+            logger.error("WhatsApp store failed to keep numbered options (%s)", exc)
+
+    async def take_options(self, wa_id: str) -> list[str]:
+        """The options last offered to this customer, forgotten as they are read."""
+        try:
+            raw = await self._replies.pop(f"options:{wa_id}")
+        except Exception as exc:
+            logger.error("WhatsApp store failed to read numbered options (%s)", exc)
+            return []
+        return json.loads(raw) if raw else []
+
+    async def close(self) -> None:
+        await self._seen.close()
+        if self._replies is not self._seen:
+            await self._replies.close()

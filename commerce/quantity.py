@@ -1,0 +1,71 @@
+"""Read a quantity the way customers write it: "2", "x3", "2 pcs", "two", "teen", "half dozen"."""
+
+from __future__ import annotations
+
+import math
+import re
+
+ENGLISH_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20,
+}
+
+# Hindi/Hinglish numbers as customers type them in Latin letters, with common spellings.
+HINDI_NUMBERS = {
+    "ek": 1, "aik": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4,
+    "paanch": 5, "panch": 5, "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "chhah": 6,
+    "saat": 7, "aath": 8, "nau": 9, "das": 10, "dus": 10,
+}
+
+PHRASES = {
+    "a": 1, "an": 1, "single": 1, "a single": 1,
+    "couple": 2, "a couple": 2,
+    "dozen": 12, "a dozen": 12, "half dozen": 6, "half a dozen": 6,
+}
+
+NUMBER_WORDS: dict[str, int] = {**ENGLISH_NUMBERS, **HINDI_NUMBERS, **PHRASES}
+
+# Count words that may follow a number ("2 pcs", "two packets"); "250 g" is a size, not a count.
+UNIT_WORDS = frozenset(
+    {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "pack", "packs", "packet", "packets",
+     "nos", "unit", "units", "qty"}
+)
+
+_DIGITS = re.compile(r"(\d+)(?:\.0+)?")
+_TIMES_AFTER = re.compile(r"(\d+)\s*x")  # "2x", "2 x"
+_TIMES_BEFORE = re.compile(r"x\s*(\d+)")  # "x2", "x 2"
+
+
+def parse_quantity(value: str | int | float | None) -> int | None:
+    """The whole number a customer wrote, 0 for "0"/"zero", or None if it isn't one."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        # Entity extractors hand over 2.0 for "2"; 2.5 of a mug is not an order.
+        if math.isfinite(value) and value.is_integer() and value >= 0:
+            return int(value)
+        return None
+    if not isinstance(value, str):
+        return None
+    return _parse_text(value)
+
+
+def _parse_text(text: str) -> int | None:
+    words = text.lower().split()
+    if len(words) > 1 and words[-1] == "of":  # "a couple of", "2 packets of"
+        words = words[:-1]
+    if len(words) > 1 and words[-1] in UNIT_WORDS:
+        words = words[:-1]
+    phrase = " ".join(words)
+    for pattern in (_DIGITS, _TIMES_AFTER, _TIMES_BEFORE):
+        match = pattern.fullmatch(phrase)
+        if match:
+            return int(match.group(1))
+    attached_unit = re.fullmatch(r"(\d+)([a-z]+)", phrase)  # "2pcs"
+    if attached_unit and attached_unit.group(2) in UNIT_WORDS:
+        return int(attached_unit.group(1))
+    return NUMBER_WORDS.get(phrase)

@@ -1,0 +1,351 @@
+"""Nothing lost: catch up with Razorpay when webhooks were missed, and confirm what was paid.
+
+One pass:
+1. fetches the link of every order still waiting for payment a few minutes after it
+   was last touched, and applies what the link shows as a synthetic event through the
+   same code as the webhook (`apply_event`), so the result is the same either way;
+2. tells the customer about paid orders whose confirmation was never recorded (the
+   send failed, or the process died between the commit and the message);
+3. creates paid orders in Shopify that are not there yet, when Shopify is configured.
+
+It runs every RECONCILE_INTERVAL_SECONDS inside the Rasa server (started by the
+Razorpay channel), where it can reach conversations. `python -m commerce.reconcile
+--once` asks that server for a pass, or, when no server answers, does steps 1 and 3
+itself and leaves the confirmations to the server's next pass.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+
+from commerce.orders import (
+    PAYABLE_STATUSES,
+    Order,
+    OrderStatus,
+    OrderStore,
+    get_store,
+    orders,
+    utcnow,
+)
+from commerce.payment_events import Applied, Outcome, PaymentEvent, apply_event
+from commerce.payments import PaymentGatewayError, PaymentLink, RazorpayGateway
+from commerce.shopify import ShopifyClient, ShopifyError, sync_paid_order
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 60.0
+# A webhook normally lands within seconds; only orders quiet for longer are fetched.
+PENDING_GRACE = timedelta(minutes=3)
+# The webhook's own confirmation goes first; the reconciler steps in after this.
+CONFIRMATION_GRACE = timedelta(minutes=1)
+# WhatsApp allows free-form messages only within 24 h of the customer's last one.
+CONFIRMATION_WINDOW = timedelta(hours=24)
+BATCH_SIZE = 100
+MAX_BACKOFF_SECONDS = 3600.0
+
+Notify = Callable[[Applied], Awaitable[bool]]
+
+
+def interval_seconds() -> float:
+    raw = os.environ.get("RECONCILE_INTERVAL_SECONDS", "")
+    try:
+        return max(float(raw), 1.0) if raw.strip() else DEFAULT_INTERVAL_SECONDS
+    except ValueError:
+        logger.warning("RECONCILE_INTERVAL_SECONDS=%r is not a number; using %s", raw,
+                       DEFAULT_INTERVAL_SECONDS)
+        return DEFAULT_INTERVAL_SECONDS
+
+
+def link_events(order: Order, link: PaymentLink) -> list[PaymentEvent]:
+    """What a fetched link says, as the webhook events Razorpay would have sent."""
+    entity = {
+        "id": link.id,
+        "status": link.status,
+        "reference_id": link.reference_id,
+        "amount": link.amount,
+        "amount_paid": link.amount_paid,
+        "currency": link.currency,
+        "notes": {"order_number": str(order.number)},
+    }
+
+    def event(name: str, suffix: str, payment: dict[str, Any] | None = None) -> PaymentEvent:
+        # Deterministic ids: a second pass over the same state is a duplicate.
+        return PaymentEvent(f"reconcile:{link.id}:{suffix}", name, entity, payment or {})
+
+    if link.status in ("paid", "partially_paid"):
+        name = "payment_link.paid" if link.status == "paid" else "payment_link.partially_paid"
+        return [
+            event(name, f"{link.status}:{p['payment_id']}", {
+                "id": p["payment_id"],
+                "amount": p.get("amount"),
+                "currency": link.currency,
+                "method": p.get("method"),
+                "status": p.get("status"),
+            })
+            for p in link.payments
+            if p.get("payment_id") and p.get("status") == "captured"
+        ] or [event(name, link.status)]
+    if link.status in ("expired", "cancelled"):
+        return [event(f"payment_link.{link.status}", link.status)]
+    return []
+
+
+@dataclass
+class Backoff:
+    """Per-order retry delays, doubling from the pass interval up to an hour."""
+
+    base: float
+    _next: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    def due(self, number: int) -> bool:
+        return self._next.get(number, (0.0, 0.0))[0] <= time.monotonic()
+
+    def failed(self, number: int) -> None:
+        delay = min(self._next.get(number, (0.0, self.base / 2))[1] * 2, MAX_BACKOFF_SECONDS)
+        self._next[number] = (time.monotonic() + delay, delay)
+
+    def succeeded(self, number: int) -> None:
+        self._next.pop(number, None)
+
+
+@dataclass
+class PassReport:
+    fetched: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    confirmations: int = 0
+    awaiting_confirmation: int = 0
+    shopify: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: OrderStore,
+        gateway: RazorpayGateway | None,
+        notify: Notify | None = None,
+        shopify: ShopifyClient | None = None,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.notify = notify
+        self.shopify = shopify
+        self.interval = interval
+        self._fetch_backoff = Backoff(interval)
+        self._confirm_backoff = Backoff(interval)
+        self._shopify_backoff = Backoff(interval)
+        self._pass_lock = asyncio.Lock()
+
+    async def run_once(self) -> PassReport:
+        async with self._pass_lock:  # the periodic pass and a requested one never overlap
+            report = PassReport()
+            if self.gateway is not None:
+                await self._catch_up(report)
+            await self._confirm(report)
+            if self.shopify is not None:
+                await self._sync_shopify(report)
+            return report
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                report = await self.run_once()
+                if report.fetched or report.confirmations or report.shopify:
+                    logger.info("Reconciler pass: %s", report.as_dict())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database or network hiccup must not end the loop for good.
+                logger.exception("Reconciler pass failed; next one in %.0fs", self.interval)
+            await asyncio.sleep(self.interval)
+
+    async def _catch_up(self, report: PassReport) -> None:
+        assert self.gateway is not None
+        for order in await self._orders(_stale_pending_query()):
+            # An abandoned link is asked about less and less often (up to hourly).
+            if not self._fetch_backoff.due(order.number):
+                continue
+            self._fetch_backoff.failed(order.number)
+            try:
+                link = await self.gateway.fetch_link(order.payment_link_id or "")
+            except PaymentGatewayError as exc:
+                logger.warning("Reconciler: link of order #%s not fetched: %s", order.number, exc)
+                continue
+            report.fetched += 1
+            for event in link_events(order, link):
+                applied = await apply_event(self.store, event)
+                report.applied[applied.outcome.value] = report.applied.get(applied.outcome.value, 0) + 1
+                await self._tell(applied)
+
+    async def _confirm(self, report: PassReport) -> None:
+        unconfirmed = await self._orders(_unconfirmed_query())
+        report.awaiting_confirmation = len(unconfirmed)
+        if self.notify is None:
+            return
+        for order in unconfirmed:
+            if not self._confirm_backoff.due(order.number):
+                continue
+            delivered = await self._tell(Applied(Outcome.PAID, order.number, order.customer_id))
+            confirmed = await self.store.get(order.number)
+            if delivered and confirmed is not None and confirmed.confirmation_sent_at:
+                self._confirm_backoff.succeeded(order.number)
+                report.confirmations += 1
+            else:
+                self._confirm_backoff.failed(order.number)
+
+    async def _tell(self, applied: Applied) -> bool:
+        if self.notify is None:
+            return False
+        try:
+            return await self.notify(applied)
+        except Exception:
+            logger.exception("Reconciler: order #%s not told about %s", applied.order_number,
+                             applied.outcome.value)
+            return False
+
+    async def _sync_shopify(self, report: PassReport) -> None:
+        assert self.shopify is not None
+        for order in await self._orders(_shopify_query()):
+            if not self._shopify_backoff.due(order.number):
+                continue
+            try:
+                await sync_paid_order(self.store, self.shopify, order.number)
+            except ShopifyError as exc:
+                logger.warning("Shopify sync of order #%s postponed: %s", order.number, exc)
+                self._shopify_backoff.failed(order.number)
+                continue
+            self._shopify_backoff.succeeded(order.number)
+            report.shopify += 1
+
+    async def _orders(self, query: sa.sql.Select) -> list[Order]:
+        numbers = await asyncio.to_thread(self._numbers, query)
+        found = [await self.store.get(number) for number in numbers]
+        return [order for order in found if order is not None]
+
+    def _numbers(self, query: sa.sql.Select) -> list[int]:
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(query.limit(BATCH_SIZE)).scalars())
+
+
+def _stale_pending_query() -> sa.sql.Select:
+    return (
+        sa.select(orders.c.number)
+        .where(orders.c.status.in_([status.value for status in PAYABLE_STATUSES]))
+        .where(orders.c.payment_link_id.isnot(None))
+        .where(orders.c.updated_at < utcnow() - PENDING_GRACE)
+        .order_by(orders.c.updated_at)
+    )
+
+
+def _unconfirmed_query() -> sa.sql.Select:
+    now = utcnow()
+    return (
+        sa.select(orders.c.number)
+        .where(orders.c.status == OrderStatus.PAID.value)
+        .where(orders.c.confirmation_sent_at.is_(None))
+        .where(orders.c.paid_at < now - CONFIRMATION_GRACE)
+        .where(orders.c.paid_at > now - CONFIRMATION_WINDOW)
+        .order_by(orders.c.paid_at)
+    )
+
+
+def _shopify_query() -> sa.sql.Select:
+    return (
+        sa.select(orders.c.number)
+        .where(orders.c.status == OrderStatus.PAID.value)
+        .where(orders.c.shopify_order_id.is_(None))
+        .order_by(orders.c.paid_at)
+    )
+
+
+# -- asking the running server for a pass ----------------------------------------------
+
+RECONCILE_PATH = "/webhooks/razorpay/reconcile"
+REQUEST_MAX_AGE_SECONDS = 300
+
+
+def sign(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def pass_request(secret: str) -> tuple[bytes, dict[str, str]]:
+    """A request for a pass, signed like a Razorpay webhook with the webhook secret."""
+    body = json.dumps({"reconcile": True, "requested_at": int(time.time())}).encode()
+    return body, {"X-Razorpay-Signature": sign(body, secret), "Content-Type": "application/json"}
+
+
+def pass_request_is_fresh(body: Any) -> bool:
+    # Replaying a captured request only triggers a harmless pass, but not forever.
+    requested = body.get("requested_at") if isinstance(body, dict) else None
+    return isinstance(requested, int) and abs(time.time() - requested) < REQUEST_MAX_AGE_SECONDS
+
+
+async def request_server_pass(server_url: str, secret: str) -> dict[str, Any] | None:
+    body, headers = pass_request(secret)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            async with session.post(server_url.rstrip("/") + RECONCILE_PATH, data=body,
+                                    headers=headers) as resp:
+                if resp.status != 200:
+                    logger.warning("Rasa server refused the reconcile request: HTTP %s",
+                                   resp.status)
+                    return None
+                return await resp.json()
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        logger.info("No Rasa server at %s (%s)", server_url, type(exc).__name__)
+        return None
+
+
+async def _main_once(server_url: str, local_only: bool) -> dict[str, Any]:
+    secret = os.environ.get("RAZORPAY_WEBHOOK_SECRET")
+    if secret and not local_only:
+        report = await request_server_pass(server_url, secret)
+        if report is not None:
+            return {"where": "server", **report}
+    gateway = None
+    try:
+        gateway = RazorpayGateway.from_env()
+    except PaymentGatewayError as exc:
+        logger.warning("%s: links are not fetched", exc)
+    reconciler = Reconciler(get_store(), gateway, None, ShopifyClient.from_env())
+    report = (await reconciler.run_once()).as_dict()
+    if report["awaiting_confirmation"]:
+        logger.warning("%d paid order(s) await their confirmation: the Rasa server sends "
+                       "them on its next pass", report["awaiting_confirmation"])
+    return {"where": "local", **report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--once", action="store_true", required=True,
+                        help="run one pass and exit (the server runs them periodically)")
+    parser.add_argument("--local", action="store_true",
+                        help="do not ask the Rasa server; run the pass in this process")
+    parser.add_argument("--server", default=os.environ.get("RASA_SERVER_URL")
+                        or "http://localhost:5005", help="the Rasa server to ask")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    report = asyncio.run(_main_once(args.server, args.local))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Custom actions run with real trackers, the shipped catalog and a real SQLite store."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.browse import ActionShowCatalog
+from actions.cart import (
+    ActionAddToCart,
+    ActionChangeQuantity,
+    ActionClearCart,
+    ActionRemoveFromCart,
+    ActionShowCart,
+)
+from actions.checkout import ActionPlaceOrder, ActionResetDetail, ValidateCheckoutForm
+from actions.order_status import ActionOrderStatus
+from commerce.orders import OrderStatus, get_store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CUSTOMER = "919812345678"
+
+
+@pytest.fixture(autouse=True)
+def order_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
+    yield
+    get_store().dispose()
+
+
+def tracker(
+    text: str,
+    intent: str = "add_to_cart",
+    entities: list[dict[str, Any]] | None = None,
+    cart: list[dict[str, Any]] | None = None,
+    channel: str = "rest",
+    metadata: dict[str, Any] | None = None,
+    **slots: Any,
+) -> Tracker:
+    message = {"text": text, "intent": {"name": intent, "confidence": 0.99},
+               "entities": entities or [], "metadata": metadata or {}}
+    return Tracker(
+        CUSTOMER,
+        {"cart": cart or [], "cart_has_items": bool(cart), **slots},
+        message,
+        [{"event": "user", "text": text, "input_channel": channel, "parse_data": message}],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
+
+
+def fixture_tracker(name: str) -> Tracker:
+    return Tracker.from_dict(json.loads((FIXTURES / name).read_text()))
+
+
+async def run(action, tracker: Tracker) -> tuple[list[dict], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, {})
+    return dispatcher.messages, events
+
+
+def slots_of(events: list[dict]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def texts(messages: list[dict]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+async def test_add_several_products_typed_in_one_message():
+    messages, events = await run(ActionAddToCart(), tracker("2 masala chai and a mug"))
+    slots = slots_of(events)
+    assert slots["cart"] == [{"sku": "masala-chai-250g", "quantity": 2}, {"sku": "ceramic-mug", "quantity": 1}]
+    assert slots["cart_has_items"] is True
+    assert "₹799" in texts(messages)
+
+
+async def test_add_hinglish_and_typos():
+    _, events = await run(ActionAddToCart(), tracker("ek kulhad set bhi daal do aur do darjeling"))
+    assert slots_of(events)["cart"] == [
+        {"sku": "kulhad-set-6", "quantity": 1},
+        {"sku": "darjeeling-tea-100g", "quantity": 2},
+    ]
+
+
+async def test_add_from_a_button_payload_adds_to_the_existing_line():
+    entities = [{"entity": "product", "value": "green-tea-100g"}, {"entity": "quantity", "value": 2}]
+    _, events = await run(
+        ActionAddToCart(),
+        tracker('/add_to_cart{"product":"green-tea-100g","quantity":2}', entities=entities,
+                cart=[{"sku": "green-tea-100g", "quantity": 1}]),
+    )
+    assert slots_of(events)["cart"] == [{"sku": "green-tea-100g", "quantity": 3}]
+
+
+async def test_ambiguous_product_asks_with_choices_and_keeps_the_quantity():
+    messages, events = await run(ActionAddToCart(), tracker("2 tea please"))
+    buttons = [b for m in messages for b in m.get("buttons") or []]
+    assert len(buttons) >= 2
+    assert all(b["payload"].startswith("/add_to_cart{") and '"quantity":2' in b["payload"] for b in buttons)
+    assert "green-tea-100g" in " ".join(b["payload"] for b in buttons)
+    assert slots_of(events)["cart"] == []
+
+
+async def test_unknown_product_is_refused_and_cart_unchanged():
+    laptop = [{"entity": "product", "value": "laptop", "start": 6, "end": 12}]
+    messages, events = await run(
+        ActionAddToCart(),
+        tracker("add a laptop", entities=laptop, cart=[{"sku": "ceramic-mug", "quantity": 1}]),
+    )
+    assert "couldn't find" in texts(messages)
+    assert slots_of(events)["cart"] == [{"sku": "ceramic-mug", "quantity": 1}]
+
+
+async def test_quantity_limit_is_explained_and_cart_unchanged():
+    messages, events = await run(
+        ActionAddToCart(), tracker("5 mugs", cart=[{"sku": "ceramic-mug", "quantity": 18}])
+    )
+    assert "20" in texts(messages)
+    assert slots_of(events)["cart"] == [{"sku": "ceramic-mug", "quantity": 18}]
+
+
+async def test_whatsapp_catalog_order_uses_our_prices():
+    order = [{"sku": "wild-honey-250g", "quantity": 2}, {"sku": "tea-strainer", "quantity": 1}]
+    messages, events = await run(
+        ActionAddToCart(), tracker("/add_to_cart", channel="whatsapp", metadata={"whatsapp_order": order})
+    )
+    assert slots_of(events)["cart"] == order
+    assert "₹649" in texts(messages)  # 2 × 275 + 99 from catalog.yml, whatever the catalog message said
+
+
+async def test_remove_and_change_quantity():
+    cart = [{"sku": "masala-chai-250g", "quantity": 2}, {"sku": "ceramic-mug", "quantity": 1}]
+    _, events = await run(ActionRemoveFromCart(), tracker("mug hata do", intent="remove_from_cart", cart=cart))
+    assert slots_of(events)["cart"] == [{"sku": "masala-chai-250g", "quantity": 2}]
+
+    _, events = await run(
+        ActionChangeQuantity(), tracker("make it 5 masala chai", intent="change_quantity", cart=cart)
+    )
+    assert slots_of(events)["cart"][0] == {"sku": "masala-chai-250g", "quantity": 5}
+
+
+async def test_remove_something_not_in_the_cart():
+    cart = [{"sku": "ceramic-mug", "quantity": 1}]
+    messages, events = await run(ActionRemoveFromCart(), tracker("remove honey", intent="remove_from_cart", cart=cart))
+    assert "isn't in your cart" in texts(messages)
+    assert slots_of(events)["cart"] == cart
+
+
+async def test_show_and_clear_cart():
+    messages, _ = await run(ActionShowCart(), tracker("cart dikhao", intent="view_cart"))
+    assert messages[0]["response"] == "utter_cart_empty"
+
+    cart = [{"sku": "festive-gift-box", "quantity": 2}]
+    messages, _ = await run(ActionShowCart(), tracker("cart dikhao", intent="view_cart", cart=cart))
+    assert "₹1,998" in texts(messages)
+
+    _, events = await run(ActionClearCart(), tracker("clear", intent="clear_cart", cart=cart))
+    assert slots_of(events) == {"cart": [], "cart_has_items": False}
+
+
+async def test_catalog_on_whatsapp_is_list_messages_within_limits():
+    messages, _ = await run(ActionShowCatalog(), tracker("menu", intent="browse_products", channel="whatsapp"))
+    lists = [m["custom"]["whatsapp"]["interactive"] for m in messages]
+    rows = [row for lst in lists for section in lst["action"]["sections"] for row in section["rows"]]
+    assert len(rows) == 12
+    for lst in lists:
+        assert sum(len(s["rows"]) for s in lst["action"]["sections"]) <= 10
+    assert all(len(row["title"]) <= 24 and len(row["description"]) <= 72 for row in rows)
+    assert '/add_to_cart{"product":"darjeeling-tea-100g"}' in [row["id"] for row in rows]
+
+
+async def test_catalog_elsewhere_is_text_by_category():
+    messages, _ = await run(ActionShowCatalog(), tracker("menu", intent="browse_products"))
+    assert "*Teaware*" in texts(messages) and "Kulhad Set of 6 — ₹349" in texts(messages)
+
+
+@pytest.mark.parametrize(
+    "answer, expected", [("560001", "560001"), ("560 001", "560001"), ("12", None), ("abcdef", None),
+                         ("012345", None), ("5600011", None)]
+)
+async def test_pincode_validation(answer, expected):
+    dispatcher = CollectingDispatcher()
+    result = await ValidateCheckoutForm().validate_pincode(answer, dispatcher, tracker(answer), {})
+    assert result == {"pincode": expected}
+    assert bool(dispatcher.messages) is (expected is None)
+
+
+async def test_address_with_a_pincode_fills_both():
+    dispatcher = CollectingDispatcher()
+    result = await ValidateCheckoutForm().validate_delivery_address(
+        "Flat 4B, 12 MG Road, Bengaluru 560001", dispatcher, tracker("x"), {}
+    )
+    assert result == {"delivery_address": "Flat 4B, 12 MG Road, Bengaluru 560001", "pincode": "560001"}
+
+
+@pytest.mark.parametrize("name, ok", [("Asha Rao", True), ("  Ravi   Kumar ", True), ("12345", False), ("a", False)])
+async def test_name_validation(name, ok):
+    result = await ValidateCheckoutForm().validate_customer_name(name, CollectingDispatcher(), tracker(name), {})
+    assert (result["customer_name"] is not None) is ok
+
+
+async def test_reset_detail_by_entity_or_word():
+    _, events = await run(ActionResetDetail(), tracker("pin galat hai", intent="change_details",
+                                                      entities=[{"entity": "detail", "value": "pincode"}]))
+    assert events == [{"event": "slot", "timestamp": None, "name": "pincode", "value": None}]
+    messages, events = await run(ActionResetDetail(), tracker("change something", intent="change_details"))
+    assert events == [] and messages[0]["response"] == "utter_ask_which_detail"
+
+
+async def test_place_order_writes_pending_order_once():
+    confirmed = fixture_tracker("tracker_details_confirmed.json")
+    messages, events = await run(ActionPlaceOrder(), confirmed)
+    number = int(slots_of(events)["order_number"])
+    order = await get_store().get(number)
+    assert order.status is OrderStatus.PENDING_PAYMENT
+    assert order.total == 2 * 25000 + 29900 and order.customer_id == CUSTOMER
+    assert order.pincode == "560001" and order.item_count == 3
+    assert f"#{number}" in texts(messages)
+
+    # A second tap on Confirm re-uses the order instead of placing another.
+    _, again = await run(ActionPlaceOrder(), confirmed)
+    assert slots_of(again)["order_number"] == str(number)
+    assert (await get_store().latest_for_customer(CUSTOMER)).number == number
+
+
+async def test_place_order_with_empty_cart_writes_nothing():
+    messages, events = await run(ActionPlaceOrder(), tracker("/affirm", intent="affirm"))
+    assert events == [] and messages[0]["response"] == "utter_cart_empty_checkout"
+    assert await get_store().latest_for_customer(CUSTOMER) is None
+
+
+async def test_order_status_from_the_store():
+    messages, _ = await run(ActionOrderStatus(), tracker("mera order kahan hai", intent="order_status"))
+    assert "don't have any orders" in texts(messages)
+
+    _, events = await run(ActionPlaceOrder(), fixture_tracker("tracker_details_confirmed.json"))
+    number = slots_of(events)["order_number"]
+    messages, _ = await run(ActionOrderStatus(), tracker("status?", intent="order_status"))
+    assert f"#{number}" in texts(messages) and "Waiting for payment" in texts(messages)
+    assert messages[0]["buttons"][0]["payload"] == "/pay_now"
