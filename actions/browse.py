@@ -1,4 +1,5 @@
 """Browsing: the catalog as a WhatsApp list message, or as text elsewhere."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,7 +37,9 @@ def list_messages(shop: Catalog) -> list[dict[str, Any]]:
             "type": "interactive",
             "interactive": {
                 "type": "list",
-                "body": {"text": INTRO if number == 1 else f"More from our shop ({number}/{len(pages)})"},
+                "body": {
+                    "text": INTRO if number == 1 else f"More from our shop ({number}/{len(pages)})"
+                },
                 "action": {
                     "button": "See products" if number == 1 else "More products",
                     "sections": [

@@ -1,4 +1,5 @@
 """Cart actions: add, remove, change quantity, show and clear."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,10 +27,15 @@ NEXT_STEPS = [
 
 
 def choice_buttons(intent: str, products: list[Product], **entities: Any) -> list[dict]:
-    return [button(product.name, payload(intent, product=product.sku, **entities)) for product in products]
+    return [
+        button(product.name, payload(intent, product=product.sku, **entities))
+        for product in products
+    ]
 
 
-def send_cart(dispatcher: CollectingDispatcher, cart: Cart, heading: str = "🛒 *Your cart*") -> None:
+def send_cart(
+    dispatcher: CollectingDispatcher, cart: Cart, heading: str = "🛒 *Your cart*"
+) -> None:
     if cart.is_empty:
         dispatcher.utter_message(response="utter_cart_empty")
         return
@@ -43,7 +49,9 @@ def send_cart(dispatcher: CollectingDispatcher, cart: Cart, heading: str = "🛒
     )
 
 
-def ask_which(dispatcher: CollectingDispatcher, mention: Mention, intent: str, **entities: Any) -> None:
+def ask_which(
+    dispatcher: CollectingDispatcher, mention: Mention, intent: str, **entities: Any
+) -> None:
     dispatcher.utter_message(
         text=f"Which one do you mean by “{mention.text}”?",
         buttons=choice_buttons(intent, list(mention.match.candidates), **entities),
@@ -148,7 +156,9 @@ class ActionRemoveFromCart(Action):
             names = ", ".join(f"“{word}”" for word in absent)
             dispatcher.utter_message(text=f"{names} isn't in your cart.")
         if removed:
-            send_cart(dispatcher, cart, heading="Removed " + ", ".join(removed) + " 🗑️\n\n🛒 *Your cart*")
+            send_cart(
+                dispatcher, cart, heading="Removed " + ", ".join(removed) + " 🗑️\n\n🛒 *Your cart*"
+            )
         elif not cart.is_empty and absent:
             send_cart(dispatcher, cart)
         return cart_events(cart)

@@ -1,4 +1,5 @@
 """Checkout: the delivery form, confirmation, corrections and placing the order."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -40,7 +41,9 @@ class ValidateCheckoutForm(FormValidationAction):
     ) -> dict[str, Any]:
         name = clean_name(str(value or ""))
         if name is None:
-            dispatcher.utter_message(text="Please send the name for the delivery (letters only, e.g. “Asha Rao”).")
+            dispatcher.utter_message(
+                text="Please send the name for the delivery (letters only, e.g. “Asha Rao”)."
+            )
         return {"customer_name": name}
 
     async def validate_delivery_address(

@@ -1,4 +1,5 @@
 """What every action shares: the catalog, the cart slot and the order store."""
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,7 @@ def _quantity_for(
     next_start = products[index + 1]["start"] if index + 1 < len(products) else 10**9
     before = [q for q in quantities if previous_end <= (q.get("start") or 0) < product["start"]]
     after = [q for q in quantities if product["end"] <= (q.get("start") or 0) < next_start]
-    for candidate in (before[-1:] + after[:1]):
+    for candidate in before[-1:] + after[:1]:
         quantity = parse_quantity(candidate.get("value"))
         if quantity is not None:
             return quantity

@@ -1,4 +1,5 @@
 """“Where is my order?”: answered from the order store, for this customer's latest order."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,14 +19,19 @@ HELP = button("🙋 Help", "/help")
 def status_message(order: Order) -> tuple[str, list[dict[str, str]]]:
     heading = f"Order *#{order.number}* · {order.item_count} item(s) · {format_inr(order.total)}"
     if order.flag and order.status is not OrderStatus.PAID:
-        return (f"{heading}\nWe received a payment that needs a quick check by our team. "
-                "We'll message you here shortly.", [HELP])
+        return (
+            f"{heading}\nWe received a payment that needs a quick check by our team. "
+            "We'll message you here shortly.",
+            [HELP],
+        )
     if order.status is OrderStatus.PAID:
         paid_on = order.paid_at.strftime("%d %b %Y") if order.paid_at else "—"
         return (f"{heading}\n✅ Paid on {paid_on}. We'll deliver to PIN {order.pincode}.", [BROWSE])
     if order.status is OrderStatus.PAYMENT_FAILED:
-        return (f"{heading}\n⚠️ The last payment attempt failed. No money was taken; "
-                "you can try again.", [PAY_NOW, HELP])
+        return (
+            f"{heading}\n⚠️ The last payment attempt failed. No money was taken; you can try again.",
+            [PAY_NOW, HELP],
+        )
     if order.status is OrderStatus.EXPIRED:
         return (f"{heading}\n⌛ The payment link expired. Tap below for a fresh one.", [PAY_NOW])
     if order.status is OrderStatus.CANCELLED:

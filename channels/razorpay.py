@@ -12,6 +12,7 @@ A webhook is verified, recorded and applied in one transaction, answered at once
 (Razorpay counts answers after 5 s as failures), and the customer is told afterwards.
 The blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -95,8 +96,10 @@ class RazorpayWebhookInput(InputChannel):
         if not self.secrets:
             logger.error(NO_SECRET)
         if gateway is None:
-            logger.warning("RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET not set: the reconciler "
-                           "cannot fetch payment links (missed webhooks stay missed)")
+            logger.warning(
+                "RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET not set: the reconciler "
+                "cannot fetch payment links (missed webhooks stay missed)"
+            )
 
     @classmethod
     def name(cls) -> str:
@@ -105,15 +108,19 @@ class RazorpayWebhookInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> RazorpayWebhookInput:
         if credentials:
-            logger.warning("Razorpay settings in credentials.yml are ignored; they are read "
-                           "from RAZORPAY_* environment variables")
+            logger.warning(
+                "Razorpay settings in credentials.yml are ignored; they are read "
+                "from RAZORPAY_* environment variables"
+            )
         try:
             gateway: RazorpayGateway | None = RazorpayGateway.from_env()
         except PaymentGatewayError:
             gateway = None
         return cls(
-            [os.environ.get("RAZORPAY_WEBHOOK_SECRET", ""),
-             os.environ.get("RAZORPAY_WEBHOOK_SECRET_PREVIOUS", "")],
+            [
+                os.environ.get("RAZORPAY_WEBHOOK_SECRET", ""),
+                os.environ.get("RAZORPAY_WEBHOOK_SECRET_PREVIOUS", ""),
+            ],
             gateway=gateway,
             shopify=ShopifyClient.from_env(),
         )
@@ -124,13 +131,15 @@ class RazorpayWebhookInput(InputChannel):
 
         @razorpay.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json({
-                "status": "ok",
-                "signature_check": "on" if self.secrets else "refusing webhooks",
-                "link_fetching": self.gateway is not None,
-                "shopify_sync": self.shopify is not None,
-                "reconciler_running": "task" in state and not state["task"].done(),
-            })
+            return response.json(
+                {
+                    "status": "ok",
+                    "signature_check": "on" if self.secrets else "refusing webhooks",
+                    "link_fetching": self.gateway is not None,
+                    "shopify_sync": self.shopify is not None,
+                    "reconciler_running": "task" in state and not state["task"].done(),
+                }
+            )
 
         @razorpay.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -182,9 +191,11 @@ class RazorpayWebhookInput(InputChannel):
         @razorpay.listener("after_server_start")
         async def start(*_: Any) -> None:
             state["task"] = asyncio.create_task(state["reconciler"].run_forever())
-            logger.info("Razorpay webhook ready (signature check %s); reconciling every %.0fs",
-                        "on" if self.secrets else "OFF: refusing webhooks",
-                        self.reconcile_interval)
+            logger.info(
+                "Razorpay webhook ready (signature check %s); reconciling every %.0fs",
+                "on" if self.secrets else "OFF: refusing webhooks",
+                self.reconcile_interval,
+            )
 
         @razorpay.listener("before_server_stop")
         async def stop(*_: Any) -> None:
@@ -201,9 +212,12 @@ class RazorpayWebhookInput(InputChannel):
             return _error(503, "RAZORPAY_WEBHOOK_SECRET is not set: webhooks cannot be verified")
         if len(request.body) > MAX_BODY_BYTES:
             return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        if not signature_is_valid(request.body, request.headers.get(SIGNATURE_HEADER), self.secrets):
-            logger.warning("Razorpay webhook: missing or invalid %s from %s",
-                           SIGNATURE_HEADER, request.ip)
+        if not signature_is_valid(
+            request.body, request.headers.get(SIGNATURE_HEADER), self.secrets
+        ):
+            logger.warning(
+                "Razorpay webhook: missing or invalid %s from %s", SIGNATURE_HEADER, request.ip
+            )
             return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
         return None
 
@@ -220,14 +234,18 @@ class RazorpayWebhookInput(InputChannel):
             await notifier.notify(applied)
         except Exception:
             # The reconciler re-sends unrecorded confirmations; failures just get logged.
-            logger.exception("Order #%s: customer not told about %s", applied.order_number,
-                             applied.outcome.value)
+            logger.exception(
+                "Order #%s: customer not told about %s", applied.order_number, applied.outcome.value
+            )
         if applied.outcome is Outcome.PAID and self.shopify is not None:
             try:
                 await sync_paid_order(self.store, self.shopify, applied.order_number or 0)
             except ShopifyError as exc:
-                logger.warning("Shopify sync of order #%s postponed to the reconciler: %s",
-                               applied.order_number, exc)
+                logger.warning(
+                    "Shopify sync of order #%s postponed to the reconciler: %s",
+                    applied.order_number,
+                    exc,
+                )
 
 
 def _event_id(request: Request) -> str:

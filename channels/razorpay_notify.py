@@ -6,6 +6,7 @@ customer last wrote on. The confirmation action records the confirmation before 
 is sent; when the WhatsApp send then fails for good, the record is taken back so
 that the reconciler sends it again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,9 @@ def output_for(
 class _LoggingOutputChannel(CollectingOutputChannel):
     async def _persist_message(self, message: dict[str, Any]) -> None:
         await super()._persist_message(message)
-        logger.info("Message for %s (no push channel): %s", message.get("recipient_id"),
-                    message.get("text"))
+        logger.info(
+            "Message for %s (no push channel): %s", message.get("recipient_id"), message.get("text")
+        )
 
 
 class ConversationNotifier:
@@ -88,12 +90,20 @@ class ConversationNotifier:
             return True
         agent = self._agent()
         if agent is None or not agent.is_ready():
-            logger.error("No Rasa model loaded: order #%s not told about %s (the "
-                         "reconciler retries confirmations)", applied.order_number, intent)
+            logger.error(
+                "No Rasa model loaded: order #%s not told about %s (the "
+                "reconciler retries confirmations)",
+                applied.order_number,
+                intent,
+            )
             return False
         if intent not in agent.domain.intents:
-            logger.error("Intent %s is not in the domain: order #%s not told (add it and "
-                         "its rule, then retrain)", intent, applied.order_number)
+            logger.error(
+                "Intent %s is not in the domain: order #%s not told (add it and "
+                "its rule, then retrain)",
+                intent,
+                applied.order_number,
+            )
             return False
         sender = applied.customer_id
         async with agent.lock_store.lock(sender):
@@ -121,6 +131,9 @@ class ConversationNotifier:
             return False
         released = await self._store.release_confirmation(number, order.confirmation_sent_at)
         if released:
-            logger.warning("Confirmation for order #%s could not be delivered; the "
-                           "reconciler will send it again", number)
+            logger.warning(
+                "Confirmation for order #%s could not be delivered; the "
+                "reconciler will send it again",
+                number,
+            )
         return released

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -53,8 +53,9 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class WhatsAppSettings:
-    app_secret: str | None
-    verify_token: str | None
+    # repr=False: a settings object in a log line or traceback must not show secrets.
+    app_secret: str | None = field(repr=False)
+    verify_token: str | None = field(repr=False)
     # Local experiments only: accept events without a signature when no secret is set.
     allow_unsigned: bool = False
 
@@ -241,6 +242,10 @@ class WhatsAppInput(InputChannel):
                 return _error(400, reason)
 
             inbound = event.messages()
+            if inbound and not _bot_ready(request):
+                # Acknowledging now would lose the messages; Meta redelivers after a 503.
+                logger.warning("WhatsApp webhook: no model loaded yet, asking Meta to retry")
+                return _error(503, "the bot is starting, retry later")
             if not queues.has_room_for(len(inbound)):
                 logger.error("WhatsApp webhook: %d messages pending, asking Meta to retry",
                              queues.pending)
@@ -299,6 +304,11 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         if size > limit:
             return None
         chunks.append(chunk)
+
+
+def _bot_ready(request: Request) -> bool:
+    agent = getattr(request.app.ctx, "agent", None)
+    return agent is not None and agent.is_ready()
 
 
 def _log_reports(event: WebhookEvent) -> None:

@@ -153,7 +153,9 @@ class WhatsAppClient:
 
     async def _post(self, body: dict[str, Any], attempts: int) -> Any:
         if not self.configured:
-            raise GraphApiError("WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID must be set")
+            logger.error("WhatsApp message not sent: set WHATSAPP_ACCESS_TOKEN and "
+                         "WHATSAPP_PHONE_NUMBER_ID")
+            raise GraphApiError("WhatsApp sending is not configured")
         session = self._session_on_running_loop()
         # The token lives only in this header: never in the URL, never in a log line.
         headers = {"Authorization": f"Bearer {self._token}"}
@@ -161,14 +163,12 @@ class WhatsAppClient:
         attempt = 0
         while True:
             attempt += 1
-            retry_after: float | None = None
             try:
                 async with session.post(self._messages_url, json=body, headers=headers) as resp:
                     answer = await _json_or_none(resp)
                     if resp.status < 300:
                         return answer
                     error = GraphApiError.from_response(resp.status, answer)
-                    retry_after = _seconds(resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Includes timeouts after the request left: a retry may duplicate a
                 # message, which we prefer to losing a reply (e.g. the payment link).
@@ -182,7 +182,7 @@ class WhatsAppClient:
                     error.message, error.details,
                 )
                 raise error
-            delay = self._backoff(attempt, retry_after)
+            delay = self._backoff(attempt)
             logger.warning(
                 "WhatsApp %s attempt %d/%d failed, retrying in %.2fs: status=%s code=%s "
                 "fbtrace_id=%s message=%s",
@@ -191,25 +191,15 @@ class WhatsAppClient:
             )
             await asyncio.sleep(delay)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+    def _backoff(self, attempt: int) -> float:
         # Exponential with "equal jitter": half fixed, half random, so retries of many
         # senders spread out but none comes back immediately.
         cap = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-        delay = cap / 2 + random.uniform(0, cap / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._backoff_max))
-        return delay
+        return cap / 2 + random.uniform(0, cap / 2)
 
 
 async def _json_or_none(resp: aiohttp.ClientResponse) -> Any:
     try:
         return await resp.json(content_type=None)
-    except ValueError:
-        return None
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
     except ValueError:
         return None

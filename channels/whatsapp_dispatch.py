@@ -47,7 +47,7 @@ class PerSenderQueues(Generic[Job]):
             try:
                 await self._handle(job)
             except Exception:
-                logger.exception("WhatsApp message handling failed")
+                logger.exception("WhatsApp message from %s could not be handled", sender)
             finally:
                 self.pending -= 1
         # No await between the empty check and this: a new job can't slip in unseen.

@@ -191,7 +191,9 @@ class Order:
         items = [OrderItem.parse(n) for n in node.nodes("product_items", required=True)]
         if not items:
             raise WebhookParseError(f"{node.path}.product_items: empty")
-        return cls(catalog_id=node.opt_string("catalog_id"), text=node.opt_string("text"), items=items)
+        return cls(
+            catalog_id=node.opt_string("catalog_id"), text=node.opt_string("text"), items=items
+        )
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,11 @@ class Message:
 
     @classmethod
     def parse(cls, node: _Node) -> Message:
+        identity = {
+            "id": node.string("id"),
+            "sender": node.string("from"),
+            "timestamp": node.string("timestamp"),
+        }
         kind = node.string("type")
         fields: dict[str, Any] = {}
         if kind == "text":
@@ -261,9 +268,7 @@ class Message:
         elif kind in MEDIA_TYPES:
             fields["media"] = Media.parse(node.node(kind))
         return cls(
-            id=node.string("id"),
-            sender=node.string("from"),
-            timestamp=node.string("timestamp"),
+            **identity,
             type=kind,
             errors=[ApiError.parse(n) for n in node.nodes("errors")],
             **fields,

@@ -67,16 +67,14 @@ def render_buttons(text: str, buttons: list[dict[str, Any]]) -> Rendered:
         head, body = _head_and_body(text, BUTTONS_BODY_LIMIT)
         titles = _unique([cut(_title(b), BUTTON_TITLE_LIMIT) for b in buttons],
                          BUTTON_TITLE_LIMIT)
-        interactive = {
-            "type": "button",
-            "body": {"text": body},
-            "action": {"buttons": [
-                {"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles)
-            ]},
-        }
+        replies = [
+            {"type": "reply", "reply": {"id": reply_id, "title": title}}
+            for reply_id, title in zip(ids, titles, strict=True)
+        ]
+        interactive = {"type": "button", "body": {"text": body}, "action": {"buttons": replies}}
     else:
         head, body = _head_and_body(text, LIST_BODY_LIMIT)
-        rows = [_row(button, reply_id) for button, reply_id in zip(buttons, ids)]
+        rows = [_row(button, reply_id) for button, reply_id in zip(buttons, ids, strict=True)]
         interactive = {
             "type": "list",
             "body": {"text": body},

@@ -1,4 +1,5 @@
 """Delivery details as customers type them: name, address and a 6-digit Indian PIN code."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ One module owns the database (configured by a SQLAlchemy URL, as in Rasa's
 financial-demo). SQLAlchemy 1.4 is blocking, so every public call runs in a worker
 thread and is awaited: safe to use from the action server's and Rasa's event loops.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -274,7 +275,9 @@ class OrderStore:
 
     def _find_by_reference(self, reference: str) -> Order | None:
         with self.engine.connect() as conn:
-            return self._load(conn, sa.select(orders).where(orders.c.payment_reference == reference))
+            return self._load(
+                conn, sa.select(orders).where(orders.c.payment_reference == reference)
+            )
 
     @staticmethod
     def _load(conn: Connection, query: sa.sql.Select) -> Order | None:
@@ -299,7 +302,10 @@ class OrderStore:
         lines: Sequence[LineLike],
     ) -> Order:
         """Write a new order with status pending_payment; the total is summed here."""
-        items = [OrderItem(line.sku, line.name, int(line.unit_price), int(line.quantity)) for line in lines]
+        items = [
+            OrderItem(line.sku, line.name, int(line.unit_price), int(line.quantity))
+            for line in lines
+        ]
         if not items:
             raise OrderError("An order needs at least one item.")
         if any(item.quantity <= 0 or item.unit_price < 0 for item in items):

@@ -5,6 +5,7 @@ so a repeated delivery stops there), then the payment row and the order's status
 together. Razorpay delivers at least once and in any order, so every step is a
 compare-and-set on the forward-only status machine: a paid order never moves back.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,7 @@ class PaymentEvent:
     def from_body(cls, event_id: str, body: Any) -> PaymentEvent:
         if not isinstance(body, dict) or not isinstance(body.get("event"), str):
             raise EventParseError("not a Razorpay event: no 'event' name")
-        payload = body.get("payload") or {}
+        payload = body.get("payload", {})
         if not isinstance(payload, dict):
             raise EventParseError("'payload' is not an object")
         created_at = body.get("created_at")
@@ -169,7 +170,10 @@ def _apply(engine: Engine, event: PaymentEvent) -> Applied:
         raise
     logger.info(
         "Razorpay event %s (%s) for order %s: %s",
-        event.event_id, event.name, applied.order_number, applied.outcome.value,
+        event.event_id,
+        event.name,
+        applied.order_number,
+        applied.outcome.value,
     )
     return applied
 
@@ -181,7 +185,9 @@ def _decide(conn: Connection, event: PaymentEvent) -> Applied:
     if order is None:
         logger.warning(
             "Razorpay event %s (%s) names no known order (reference %r)",
-            event.event_id, event.name, event.reference,
+            event.event_id,
+            event.name,
+            event.reference,
         )
         return Applied(Outcome.UNKNOWN_ORDER)
     if event.name in PAID_EVENTS:
@@ -198,13 +204,21 @@ def _decide(conn: Connection, event: PaymentEvent) -> Applied:
 def _find_order(conn: Connection, event: PaymentEvent) -> Any:
     query = sa.select(orders)
     if event.reference:
-        row = conn.execute(query.where(orders.c.payment_reference == event.reference)).mappings().first()
+        row = (
+            conn.execute(query.where(orders.c.payment_reference == event.reference))
+            .mappings()
+            .first()
+        )
         if row is not None:
             return row
     # An earlier attempt's link (its reference was replaced when the order reopened),
     # or payment.captured, which carries only the notes we put on the link.
     if event.noted_order_number is not None:
-        return conn.execute(query.where(orders.c.number == event.noted_order_number)).mappings().first()
+        return (
+            conn.execute(query.where(orders.c.number == event.noted_order_number))
+            .mappings()
+            .first()
+        )
     return None
 
 
@@ -303,7 +317,9 @@ def _record_payment(conn: Connection, order: Any, event: PaymentEvent, status: s
             currency=str(payment.get("currency") or "")[:3],
             method=str(payment.get("method") or "")[:32] or None,
             status=status,
-            captured_at=(_timestamp(event.created_at) or utcnow()) if status == "captured" else None,
+            captured_at=(_timestamp(event.created_at) or utcnow())
+            if status == "captured"
+            else None,
             error=payment.get("error_description"),
             created_at=utcnow(),
         )

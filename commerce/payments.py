@@ -5,6 +5,7 @@ timeout. Its errors are turned into two kinds the conversation can explain plain
 `GatewayUnavailable` (down, slow, garbled: try again later) and `GatewayRejected`
 (Razorpay refused the request: retrying the same thing will not help).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -94,7 +95,11 @@ def reference_for(order: Order) -> str:
     """The reference_id of the order's current link: the number, then number-attempt."""
     if order.payment_reference:
         return order.payment_reference
-    return str(order.number) if order.payment_attempt == 0 else f"{order.number}-{order.payment_attempt}"
+    return (
+        str(order.number)
+        if order.payment_attempt == 0
+        else f"{order.number}-{order.payment_attempt}"
+    )
 
 
 class RazorpayGateway:
@@ -133,7 +138,9 @@ class RazorpayGateway:
         except requests.RequestException as exc:
             # Timeouts, refused connections, and non-JSON bodies (an HTML 502 page
             # surfaces as requests' JSONDecodeError, a RequestException).
-            raise GatewayUnavailable(f"Razorpay unreachable for {what}: {type(exc).__name__}") from exc
+            raise GatewayUnavailable(
+                f"Razorpay unreachable for {what}: {type(exc).__name__}"
+            ) from exc
         except ValueError as exc:
             raise GatewayUnavailable(f"Razorpay answered {what} with garbage") from exc
 
@@ -158,7 +165,10 @@ class RazorpayGateway:
                 raise
             logger.info(
                 "Recovered payment link %s for order #%s (reference %s) after: %s",
-                existing.id, order.number, reference, exc,
+                existing.id,
+                order.number,
+                reference,
+                exc,
             )
             return existing
 
@@ -167,7 +177,9 @@ class RazorpayGateway:
             "payment link lookup", self.client.payment_link.all, {"reference_id": reference}
         )
         links = [
-            link for link in found.get("payment_links") or [] if link.get("reference_id") == reference
+            link
+            for link in found.get("payment_links") or []
+            if link.get("reference_id") == reference
         ]
         return PaymentLink.from_api(links[0]) if links else None
 

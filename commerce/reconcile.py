@@ -13,6 +13,7 @@ Razorpay channel), where it can reach conversations. `python -m commerce.reconci
 --once` asks that server for a pass, or, when no server answers, does steps 1 and 3
 itself and leaves the confirmations to the server's next pass.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def interval_seconds() -> float:
     try:
         return max(float(raw), 1.0) if raw.strip() else DEFAULT_INTERVAL_SECONDS
     except ValueError:
-        logger.warning("RECONCILE_INTERVAL_SECONDS=%r is not a number; using %s", raw,
-                       DEFAULT_INTERVAL_SECONDS)
+        logger.warning(
+            "RECONCILE_INTERVAL_SECONDS=%r is not a number; using %s", raw, DEFAULT_INTERVAL_SECONDS
+        )
         return DEFAULT_INTERVAL_SECONDS
 
 
@@ -89,13 +91,17 @@ def link_events(order: Order, link: PaymentLink) -> list[PaymentEvent]:
     if link.status in ("paid", "partially_paid"):
         name = "payment_link.paid" if link.status == "paid" else "payment_link.partially_paid"
         return [
-            event(name, f"{link.status}:{p['payment_id']}", {
-                "id": p["payment_id"],
-                "amount": p.get("amount"),
-                "currency": link.currency,
-                "method": p.get("method"),
-                "status": p.get("status"),
-            })
+            event(
+                name,
+                f"{link.status}:{p['payment_id']}",
+                {
+                    "id": p["payment_id"],
+                    "amount": p.get("amount"),
+                    "currency": link.currency,
+                    "method": p.get("method"),
+                    "status": p.get("status"),
+                },
+            )
             for p in link.payments
             if p.get("payment_id") and p.get("status") == "captured"
         ] or [event(name, link.status)]
@@ -191,7 +197,9 @@ class Reconciler:
             report.fetched += 1
             for event in link_events(order, link):
                 applied = await apply_event(self.store, event)
-                report.applied[applied.outcome.value] = report.applied.get(applied.outcome.value, 0) + 1
+                report.applied[applied.outcome.value] = (
+                    report.applied.get(applied.outcome.value, 0) + 1
+                )
                 await self._tell(applied)
 
     async def _confirm(self, report: PassReport) -> None:
@@ -216,8 +224,11 @@ class Reconciler:
         try:
             return await self.notify(applied)
         except Exception:
-            logger.exception("Reconciler: order #%s not told about %s", applied.order_number,
-                             applied.outcome.value)
+            logger.exception(
+                "Reconciler: order #%s not told about %s",
+                applied.order_number,
+                applied.outcome.value,
+            )
             return False
 
     async def _sync_shopify(self, report: PassReport) -> None:
@@ -301,11 +312,13 @@ async def request_server_pass(server_url: str, secret: str) -> dict[str, Any] | 
     body, headers = pass_request(secret)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            async with session.post(server_url.rstrip("/") + RECONCILE_PATH, data=body,
-                                    headers=headers) as resp:
+            async with session.post(
+                server_url.rstrip("/") + RECONCILE_PATH, data=body, headers=headers
+            ) as resp:
                 if resp.status != 200:
-                    logger.warning("Rasa server refused the reconcile request: HTTP %s",
-                                   resp.status)
+                    logger.warning(
+                        "Rasa server refused the reconcile request: HTTP %s", resp.status
+                    )
                     return None
                 return await resp.json()
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -327,19 +340,32 @@ async def _main_once(server_url: str, local_only: bool) -> dict[str, Any]:
     reconciler = Reconciler(get_store(), gateway, None, ShopifyClient.from_env())
     report = (await reconciler.run_once()).as_dict()
     if report["awaiting_confirmation"]:
-        logger.warning("%d paid order(s) await their confirmation: the Rasa server sends "
-                       "them on its next pass", report["awaiting_confirmation"])
+        logger.warning(
+            "%d paid order(s) await their confirmation: the Rasa server sends "
+            "them on its next pass",
+            report["awaiting_confirmation"],
+        )
     return {"where": "local", **report}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--once", action="store_true", required=True,
-                        help="run one pass and exit (the server runs them periodically)")
-    parser.add_argument("--local", action="store_true",
-                        help="do not ask the Rasa server; run the pass in this process")
-    parser.add_argument("--server", default=os.environ.get("RASA_SERVER_URL")
-                        or "http://localhost:5005", help="the Rasa server to ask")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="run one pass and exit (the server runs them periodically)",
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="do not ask the Rasa server; run the pass in this process",
+    )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("RASA_SERVER_URL") or "http://localhost:5005",
+        help="the Rasa server to ask",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = asyncio.run(_main_once(args.server, args.local))

@@ -6,6 +6,7 @@ the Razorpay payment id, and that tag is looked up before any create: a create t
 timed out after Shopify made the order is found instead of made twice. Throttled or
 unreachable: `ShopifyUnavailable`, and the reconciler tries again later.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Shared fixtures: a real order store on SQLite, and on PostgreSQL when one is configured."""
+
 from __future__ import annotations
 
 import os

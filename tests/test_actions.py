@@ -1,4 +1,5 @@
 """Custom actions run with real trackers, the shipped catalog and a real SQLite store."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,12 @@ def tracker(
     metadata: dict[str, Any] | None = None,
     **slots: Any,
 ) -> Tracker:
-    message = {"text": text, "intent": {"name": intent, "confidence": 0.99},
-               "entities": entities or [], "metadata": metadata or {}}
+    message = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.99},
+        "entities": entities or [],
+        "metadata": metadata or {},
+    }
     return Tracker(
         CUSTOMER,
         {"cart": cart or [], "cart_has_items": bool(cart), **slots},
@@ -76,7 +81,10 @@ def texts(messages: list[dict]) -> str:
 async def test_add_several_products_typed_in_one_message():
     messages, events = await run(ActionAddToCart(), tracker("2 masala chai and a mug"))
     slots = slots_of(events)
-    assert slots["cart"] == [{"sku": "masala-chai-250g", "quantity": 2}, {"sku": "ceramic-mug", "quantity": 1}]
+    assert slots["cart"] == [
+        {"sku": "masala-chai-250g", "quantity": 2},
+        {"sku": "ceramic-mug", "quantity": 1},
+    ]
     assert slots["cart_has_items"] is True
     assert "₹799" in texts(messages)
 
@@ -90,11 +98,17 @@ async def test_add_hinglish_and_typos():
 
 
 async def test_add_from_a_button_payload_adds_to_the_existing_line():
-    entities = [{"entity": "product", "value": "green-tea-100g"}, {"entity": "quantity", "value": 2}]
+    entities = [
+        {"entity": "product", "value": "green-tea-100g"},
+        {"entity": "quantity", "value": 2},
+    ]
     _, events = await run(
         ActionAddToCart(),
-        tracker('/add_to_cart{"product":"green-tea-100g","quantity":2}', entities=entities,
-                cart=[{"sku": "green-tea-100g", "quantity": 1}]),
+        tracker(
+            '/add_to_cart{"product":"green-tea-100g","quantity":2}',
+            entities=entities,
+            cart=[{"sku": "green-tea-100g", "quantity": 1}],
+        ),
     )
     assert slots_of(events)["cart"] == [{"sku": "green-tea-100g", "quantity": 3}]
 
@@ -103,7 +117,9 @@ async def test_ambiguous_product_asks_with_choices_and_keeps_the_quantity():
     messages, events = await run(ActionAddToCart(), tracker("2 tea please"))
     buttons = [b for m in messages for b in m.get("buttons") or []]
     assert len(buttons) >= 2
-    assert all(b["payload"].startswith("/add_to_cart{") and '"quantity":2' in b["payload"] for b in buttons)
+    assert all(
+        b["payload"].startswith("/add_to_cart{") and '"quantity":2' in b["payload"] for b in buttons
+    )
     assert "green-tea-100g" in " ".join(b["payload"] for b in buttons)
     assert slots_of(events)["cart"] == []
 
@@ -129,26 +145,34 @@ async def test_quantity_limit_is_explained_and_cart_unchanged():
 async def test_whatsapp_catalog_order_uses_our_prices():
     order = [{"sku": "wild-honey-250g", "quantity": 2}, {"sku": "tea-strainer", "quantity": 1}]
     messages, events = await run(
-        ActionAddToCart(), tracker("/add_to_cart", channel="whatsapp", metadata={"whatsapp_order": order})
+        ActionAddToCart(),
+        tracker("/add_to_cart", channel="whatsapp", metadata={"whatsapp_order": order}),
     )
     assert slots_of(events)["cart"] == order
-    assert "₹649" in texts(messages)  # 2 × 275 + 99 from catalog.yml, whatever the catalog message said
+    assert "₹649" in texts(
+        messages
+    )  # 2 × 275 + 99 from catalog.yml, whatever the catalog message said
 
 
 async def test_remove_and_change_quantity():
     cart = [{"sku": "masala-chai-250g", "quantity": 2}, {"sku": "ceramic-mug", "quantity": 1}]
-    _, events = await run(ActionRemoveFromCart(), tracker("mug hata do", intent="remove_from_cart", cart=cart))
+    _, events = await run(
+        ActionRemoveFromCart(), tracker("mug hata do", intent="remove_from_cart", cart=cart)
+    )
     assert slots_of(events)["cart"] == [{"sku": "masala-chai-250g", "quantity": 2}]
 
     _, events = await run(
-        ActionChangeQuantity(), tracker("make it 5 masala chai", intent="change_quantity", cart=cart)
+        ActionChangeQuantity(),
+        tracker("make it 5 masala chai", intent="change_quantity", cart=cart),
     )
     assert slots_of(events)["cart"][0] == {"sku": "masala-chai-250g", "quantity": 5}
 
 
 async def test_remove_something_not_in_the_cart():
     cart = [{"sku": "ceramic-mug", "quantity": 1}]
-    messages, events = await run(ActionRemoveFromCart(), tracker("remove honey", intent="remove_from_cart", cart=cart))
+    messages, events = await run(
+        ActionRemoveFromCart(), tracker("remove honey", intent="remove_from_cart", cart=cart)
+    )
     assert "isn't in your cart" in texts(messages)
     assert slots_of(events)["cart"] == cart
 
@@ -166,9 +190,13 @@ async def test_show_and_clear_cart():
 
 
 async def test_catalog_on_whatsapp_is_list_messages_within_limits():
-    messages, _ = await run(ActionShowCatalog(), tracker("menu", intent="browse_products", channel="whatsapp"))
+    messages, _ = await run(
+        ActionShowCatalog(), tracker("menu", intent="browse_products", channel="whatsapp")
+    )
     lists = [m["custom"]["whatsapp"]["interactive"] for m in messages]
-    rows = [row for lst in lists for section in lst["action"]["sections"] for row in section["rows"]]
+    rows = [
+        row for lst in lists for section in lst["action"]["sections"] for row in section["rows"]
+    ]
     assert len(rows) == 12
     for lst in lists:
         assert sum(len(s["rows"]) for s in lst["action"]["sections"]) <= 10
@@ -182,8 +210,15 @@ async def test_catalog_elsewhere_is_text_by_category():
 
 
 @pytest.mark.parametrize(
-    "answer, expected", [("560001", "560001"), ("560 001", "560001"), ("12", None), ("abcdef", None),
-                         ("012345", None), ("5600011", None)]
+    "answer, expected",
+    [
+        ("560001", "560001"),
+        ("560 001", "560001"),
+        ("12", None),
+        ("abcdef", None),
+        ("012345", None),
+        ("5600011", None),
+    ],
 )
 async def test_pincode_validation(answer, expected):
     dispatcher = CollectingDispatcher()
@@ -197,20 +232,35 @@ async def test_address_with_a_pincode_fills_both():
     result = await ValidateCheckoutForm().validate_delivery_address(
         "Flat 4B, 12 MG Road, Bengaluru 560001", dispatcher, tracker("x"), {}
     )
-    assert result == {"delivery_address": "Flat 4B, 12 MG Road, Bengaluru 560001", "pincode": "560001"}
+    assert result == {
+        "delivery_address": "Flat 4B, 12 MG Road, Bengaluru 560001",
+        "pincode": "560001",
+    }
 
 
-@pytest.mark.parametrize("name, ok", [("Asha Rao", True), ("  Ravi   Kumar ", True), ("12345", False), ("a", False)])
+@pytest.mark.parametrize(
+    "name, ok", [("Asha Rao", True), ("  Ravi   Kumar ", True), ("12345", False), ("a", False)]
+)
 async def test_name_validation(name, ok):
-    result = await ValidateCheckoutForm().validate_customer_name(name, CollectingDispatcher(), tracker(name), {})
+    result = await ValidateCheckoutForm().validate_customer_name(
+        name, CollectingDispatcher(), tracker(name), {}
+    )
     assert (result["customer_name"] is not None) is ok
 
 
 async def test_reset_detail_by_entity_or_word():
-    _, events = await run(ActionResetDetail(), tracker("pin galat hai", intent="change_details",
-                                                      entities=[{"entity": "detail", "value": "pincode"}]))
+    _, events = await run(
+        ActionResetDetail(),
+        tracker(
+            "pin galat hai",
+            intent="change_details",
+            entities=[{"entity": "detail", "value": "pincode"}],
+        ),
+    )
     assert events == [{"event": "slot", "timestamp": None, "name": "pincode", "value": None}]
-    messages, events = await run(ActionResetDetail(), tracker("change something", intent="change_details"))
+    messages, events = await run(
+        ActionResetDetail(), tracker("change something", intent="change_details")
+    )
     assert events == [] and messages[0]["response"] == "utter_ask_which_detail"
 
 
@@ -237,7 +287,9 @@ async def test_place_order_with_empty_cart_writes_nothing():
 
 
 async def test_order_status_from_the_store():
-    messages, _ = await run(ActionOrderStatus(), tracker("mera order kahan hai", intent="order_status"))
+    messages, _ = await run(
+        ActionOrderStatus(), tracker("mera order kahan hai", intent="order_status")
+    )
     assert "don't have any orders" in texts(messages)
 
     _, events = await run(ActionPlaceOrder(), fixture_tracker("tracker_details_confirmed.json"))

@@ -1,4 +1,5 @@
 """The order store on a real database: creation, lookups and the status machine."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,10 @@ class Line:
     quantity: int
 
 
-LINES = [Line("masala-chai-250g", "Masala Chai 250 g", 25000, 2), Line("ceramic-mug", "Ceramic Tea Mug", 29900, 1)]
+LINES = [
+    Line("masala-chai-250g", "Masala Chai 250 g", 25000, 2),
+    Line("ceramic-mug", "Ceramic Tea Mug", 29900, 1),
+]
 
 
 async def place(store, customer="919812345678"):
@@ -75,8 +79,14 @@ async def test_forward_transitions(store):
 
 
 @pytest.mark.parametrize(
-    "later", [OrderStatus.PENDING_PAYMENT, OrderStatus.PAYMENT_FAILED, OrderStatus.EXPIRED,
-              OrderStatus.CANCELLED, OrderStatus.PAID]
+    "later",
+    [
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.PAYMENT_FAILED,
+        OrderStatus.EXPIRED,
+        OrderStatus.CANCELLED,
+        OrderStatus.PAID,
+    ],
 )
 async def test_paid_order_never_moves(store, later):
     order = await place(store)
@@ -97,7 +107,10 @@ async def test_expired_order_reopens_for_a_fresh_link(store):
 async def test_concurrent_transitions_have_one_winner(store):
     order = await place(store)
     results = await asyncio.gather(
-        *(store.transition(order.number, OrderStatus.PAID, payment_id=f"pay_{i}") for i in range(20))
+        *(
+            store.transition(order.number, OrderStatus.PAID, payment_id=f"pay_{i}")
+            for i in range(20)
+        )
     )
     assert results.count(True) == 1
     assert (await store.get(order.number)).payment_id == f"pay_{results.index(True)}"
@@ -115,7 +128,9 @@ async def test_update_refuses_status(store):
     order = await place(store)
     with pytest.raises(OrderError):
         await store.update(order.number, status="paid")
-    await store.update(order.number, payment_link_id="plink_1", payment_link_url="https://rzp.io/i/x")
+    await store.update(
+        order.number, payment_link_id="plink_1", payment_link_url="https://rzp.io/i/x"
+    )
     assert (await store.get(order.number)).payment_link_url == "https://rzp.io/i/x"
 
 

@@ -103,11 +103,15 @@ def status(state: str, errors: list[dict[str, Any]] | None = None) -> dict[str, 
 class RecordingAgent:
     """Stands in for `app.ctx.agent`: records messages, optionally answers them."""
 
-    def __init__(self, reply: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, reply: bool = False, delay: float = 0.0, ready: bool = True) -> None:
         self.messages: list[UserMessage] = []
         self.reply = reply
         self.delay = delay
+        self.ready = ready
         self._arrived = asyncio.Event()
+
+    def is_ready(self) -> bool:
+        return self.ready
 
     async def handle_message(self, message: UserMessage) -> None:
         if self.delay:

@@ -1,0 +1,234 @@
+"""The payment actions with real rasa-sdk trackers, a real SQLite store and the local Razorpay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+import commerce.payments
+from actions.payments import (
+    ActionPaymentFailed,
+    ActionPaymentLinkExpired,
+    ActionPaymentReceived,
+    ActionSendPaymentLink,
+)
+from commerce.orders import OrderStatus, get_store
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
+from tests.fakes.razorpay_stack import CUSTOMER, place_order
+
+
+@pytest.fixture
+async def razorpay(tmp_path, monkeypatch):
+    fake = await FakeRazorpay().start()
+    fake.slow_seconds = 1.0
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
+    monkeypatch.setenv("RAZORPAY_KEY_ID", KEY_ID)
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
+    monkeypatch.setenv("RAZORPAY_API_BASE_URL", fake.base_url)
+    monkeypatch.setenv("RAZORPAY_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setattr(commerce.payments, "_gateway", None)
+    yield fake
+    await fake.stop()
+    get_store().dispose()
+
+
+def tracker(
+    intent: str = "pay_now",
+    channel: str = "whatsapp",
+    order_number: str | None = None,
+    cart: list[dict[str, Any]] | None = None,
+    sender: str = CUSTOMER,
+) -> Tracker:
+    entities = [{"entity": "order_number", "value": order_number}] if order_number else []
+    message = {
+        "text": f"/{intent}",
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": entities,
+    }
+    return Tracker(
+        sender,
+        {"order_number": order_number, "cart": cart or [], "cart_has_items": bool(cart)},
+        message,
+        [
+            {
+                "event": "user",
+                "text": message["text"],
+                "input_channel": channel,
+                "parse_data": message,
+            }
+        ],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
+
+
+async def run(action, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+async def test_link_is_sent_as_a_whatsapp_pay_now_button(razorpay):
+    order = await place_order(get_store())
+    messages, events = await run(ActionSendPaymentLink(), tracker())
+
+    [message] = messages
+    interactive = message["custom"]["whatsapp"]["interactive"]
+    assert message["custom"]["whatsapp"]["type"] == "interactive"
+    assert interactive["type"] == "cta_url"
+    link = razorpay.link_for(str(order.number))
+    assert interactive["action"] == {
+        "name": "cta_url",
+        "parameters": {"display_text": "Pay Now", "url": link["short_url"]},
+    }
+    body = interactive["body"]["text"]
+    assert f"#{order.number}" in body and "Masala Chai" in body and "₹799" in body
+    assert len(body) <= 1024 and "help" in interactive["footer"]["text"]
+    assert events == [SlotSet("order_number", str(order.number))]
+
+
+async def test_elsewhere_the_link_is_text_with_help(razorpay):
+    order = await place_order(get_store())
+    [message], _ = await run(ActionSendPaymentLink(), tracker(channel="rest"))
+    assert razorpay.link_for(str(order.number))["short_url"] in message["text"]
+    assert f"#{order.number}" in message["text"]
+    assert {"title": "🙋 Help", "payload": "/help"} in message["buttons"]
+
+
+async def test_asking_again_resends_the_same_link(razorpay):
+    await place_order(get_store())
+    first, _ = await run(ActionSendPaymentLink(), tracker())
+    again, _ = await run(ActionSendPaymentLink(), tracker())
+    assert first == again and len(razorpay.links) == 1
+
+
+async def test_razorpay_down_is_said_plainly_with_a_retry(razorpay):
+    order = await place_order(get_store())
+    razorpay.fail_next("create", "html_502")
+    razorpay.fail_next("list", "html_502")
+    [message], events = await run(ActionSendPaymentLink(), tracker())
+    assert "isn't responding" in message["text"] and f"#{order.number}" in message["text"]
+    assert {"title": "🔁 Try again", "payload": "/pay_now"} in message["buttons"]
+    assert events == [SlotSet("order_number", str(order.number))]
+    # The retry works and makes one link.
+    [retry], _ = await run(ActionSendPaymentLink(), tracker())
+    assert "custom" in retry and retry["custom"] and len(razorpay.links) == 1
+
+
+async def test_missing_keys_are_not_shown_to_the_customer(razorpay, monkeypatch):
+    monkeypatch.delenv("RAZORPAY_KEY_SECRET")
+    await place_order(get_store())
+    [message], _ = await run(ActionSendPaymentLink(), tracker())
+    assert "couldn't create a payment link" in message["text"]
+    assert "RAZORPAY" not in message["text"]
+
+
+async def test_no_order_and_paid_order(razorpay):
+    [message], events = await run(ActionSendPaymentLink(), tracker())
+    assert "no order" in message["text"] and events == []
+    order = await place_order(get_store())
+    await get_store().transition(order.number, OrderStatus.PAID, payment_id="pay_1")
+    [message], _ = await run(ActionSendPaymentLink(), tracker())
+    assert "already paid" in message["text"] and razorpay.links == {}
+
+
+async def test_expired_link_gets_a_fresh_one(razorpay):
+    order = await place_order(get_store())
+    await run(ActionSendPaymentLink(), tracker())
+    await get_store().transition(order.number, OrderStatus.EXPIRED)
+    [message], _ = await run(ActionSendPaymentLink(), tracker())
+    fresh = razorpay.link_for(f"{order.number}-1")
+    assert (
+        message["custom"]["whatsapp"]["interactive"]["action"]["parameters"]["url"]
+        == fresh["short_url"]
+    )
+
+
+async def test_confirmation_is_sent_once_and_clears_the_cart(razorpay):
+    store = get_store()
+    order = await place_order(store)
+    await store.transition(order.number, OrderStatus.PAID, payment_id="pay_1")
+    cart = [{"sku": "ceramic-mug", "quantity": 1}, {"sku": "masala-chai-250g", "quantity": 2}]
+    event = tracker("EXTERNAL_payment_received", order_number=str(order.number), cart=cart)
+
+    [message], events = await run(ActionPaymentReceived(), event)
+    assert "Payment successful" in message["text"]
+    assert f"#{order.number}" in message["text"] and "₹799" in message["text"]
+    assert "3 item(s)" in message["text"]
+    assert SlotSet("cart", []) in events and SlotSet("cart_has_items", False) in events
+    assert (await store.get(order.number)).confirmation_sent_at is not None
+
+    assert await run(ActionPaymentReceived(), event) == ([], [])
+
+
+async def test_a_new_cart_survives_the_confirmation_of_the_last_order(razorpay):
+    store = get_store()
+    order = await place_order(store)
+    await store.transition(order.number, OrderStatus.PAID, payment_id="pay_1")
+    event = tracker(
+        "EXTERNAL_payment_received",
+        order_number=str(order.number),
+        cart=[{"sku": "kulhad-set", "quantity": 1}],
+    )
+    [_], events = await run(ActionPaymentReceived(), event)
+    assert events == [SlotSet("order_number", str(order.number))]
+
+
+@pytest.mark.parametrize("case", ["unpaid", "someone else's", "no number"])
+async def test_no_confirmation_without_a_paid_order_of_this_customer(razorpay, case):
+    store = get_store()
+    order = await place_order(
+        store, customer="919800000000" if case == "someone else's" else CUSTOMER
+    )
+    if case != "unpaid":
+        await store.transition(order.number, OrderStatus.PAID, payment_id="pay_1")
+    number = None if case == "no number" else str(order.number)
+    assert await run(
+        ActionPaymentReceived(), tracker("EXTERNAL_payment_received", order_number=number)
+    ) == ([], [])
+    assert (await store.get(order.number)).confirmation_sent_at is None
+
+
+async def test_failed_payment_offers_pay_now(razorpay):
+    store = get_store()
+    order = await place_order(store)
+    await store.transition(order.number, OrderStatus.PAYMENT_FAILED)
+    [message], _ = await run(
+        ActionPaymentFailed(), tracker("EXTERNAL_payment_failed", order_number=str(order.number))
+    )
+    assert "didn't go through" in message["text"]
+    assert {"title": "💳 Pay now", "payload": "/pay_now"} in message["buttons"]
+
+
+async def test_flagged_payment_says_we_are_checking(razorpay):
+    store = get_store()
+    order = await place_order(store)
+    await store.update(order.number, flag="payment pay_1 of 100 INR does not match")
+    [message], _ = await run(
+        ActionPaymentFailed(), tracker("EXTERNAL_payment_failed", order_number=str(order.number))
+    )
+    assert "quick check" in message["text"] and "/pay_now" not in str(message["buttons"])
+
+
+async def test_expired_link_offers_a_fresh_one(razorpay):
+    store = get_store()
+    order = await place_order(store)
+    await store.transition(order.number, OrderStatus.EXPIRED)
+    [message], _ = await run(
+        ActionPaymentLinkExpired(),
+        tracker("EXTERNAL_payment_link_expired", order_number=str(order.number)),
+    )
+    assert "expired" in message["text"]
+    assert {"title": "💳 Pay now", "payload": "/pay_now"} in message["buttons"]
+    # Already reopened with a fresh link: nothing stale is said.
+    await store.transition(order.number, OrderStatus.PENDING_PAYMENT)
+    assert await run(
+        ActionPaymentLinkExpired(),
+        tracker("EXTERNAL_payment_link_expired", order_number=str(order.number)),
+    ) == ([], [])

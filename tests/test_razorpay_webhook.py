@@ -1,0 +1,341 @@
+"""POST /webhooks/razorpay/webhook on a real loopback server, with a real database, the
+local Razorpay and Graph API stand-ins, and the payment actions run for real.
+
+The conversation side is `StubAgent` (Rasa's lock and tracker stores, the rules of
+data/rules/payment.yml in place of a trained policy); test_razorpay_agent.py repeats
+the paid path with a real Agent when a trained model is present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from channels.razorpay import RazorpayWebhookInput
+from channels.whatsapp import WhatsAppInput, WhatsAppSettings
+from channels.whatsapp_client import WhatsAppClient
+from channels.whatsapp_store import ChannelState
+from commerce.orders import OrderStatus, OrderStore, webhook_events
+from commerce.payments import RazorpayGateway, ensure_link
+from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay, sign
+from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
+
+WEBHOOK = "/webhooks/razorpay/webhook"
+
+
+@pytest.fixture
+async def razorpay():
+    fake = await FakeRazorpay().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def graph():
+    fake = await FakeGraphApi().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def whatsapp(graph):
+    client = WhatsAppClient(
+        TOKEN,
+        PHONE_NUMBER_ID,
+        base_url=graph.base_url,
+        api_version=API_VERSION,
+        max_attempts=2,
+        backoff_base=0.01,
+    )
+    return WhatsAppInput(
+        WhatsAppSettings("app-secret", "verify-token"), client, ChannelState.in_memory()
+    )
+
+
+@pytest.fixture
+def gateway(razorpay):
+    return RazorpayGateway(KEY_ID, KEY_SECRET, razorpay.base_url, timeout=2)
+
+
+@pytest.fixture
+async def agent():
+    stub = StubAgent()
+    await stub.seed(CUSTOMER, "whatsapp")
+    return stub
+
+
+@pytest.fixture
+async def server(store, monkeypatch, whatsapp, gateway, agent):
+    monkeypatch.setenv("DATABASE_URL", store.url)  # the actions' store
+    channel = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
+    async with serve([whatsapp, channel], agent) as base_url:
+        async with aiohttp.ClientSession(base_url) as http:
+            yield http
+
+
+@pytest.fixture
+async def linked(store, gateway):
+    return await ensure_link(store, gateway, await place_order(store))
+
+
+async def deliver(http, body: bytes, headers: dict) -> tuple[int, dict]:
+    async with http.post(WEBHOOK, data=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+def recorded_events(store: OrderStore) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(webhook_events)).scalar()
+
+
+async def settle(graph: FakeGraphApi, count: int) -> list[dict]:
+    """The messages sent to WhatsApp, after giving stray extra ones time to show up."""
+    await graph.wait_for_sent(count)
+    await asyncio.sleep(0.3)
+    return graph.sent
+
+
+async def test_paid_webhook_confirms_in_the_whatsapp_chat(store, server, razorpay, graph, linked):
+    payment = razorpay.pay(linked.payment_link_id)
+    status, answer = await deliver(
+        server, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    )
+    assert (status, answer["outcome"]) == (200, "paid")
+
+    [message] = await settle(graph, 1)
+    assert message["to"] == CUSTOMER
+    text = json.dumps(message, ensure_ascii=False)
+    assert "Payment successful" in text and f"#{linked.number}" in text
+    assert "₹799" in text and "3 item(s)" in text
+    order = await store.get(linked.number)
+    assert order.status is OrderStatus.PAID and order.confirmation_sent_at is not None
+
+
+async def test_fifty_concurrent_deliveries_one_transition_one_confirmation(
+    store, server, razorpay, graph, agent, linked
+):
+    payment = razorpay.pay(linked.payment_link_id)
+    body, headers = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    answers = await asyncio.gather(*(deliver(server, body, headers) for _ in range(50)))
+
+    assert {status for status, _ in answers} == {200}
+    outcomes = [answer["outcome"] for _, answer in answers]
+    assert outcomes.count("paid") == 1 and outcomes.count("duplicate") == 49
+    assert len(await settle(graph, 1)) == 1
+    assert [intent for _, intent, _ in agent.triggered] == ["EXTERNAL_payment_received"]
+    assert recorded_events(store) == 1
+
+
+async def test_every_paid_event_type_at_once_confirms_once(
+    store, server, razorpay, graph, agent, linked
+):
+    payment = razorpay.pay(linked.payment_link_id)
+    deliveries = [
+        razorpay.webhook(name, linked.payment_link_id, payment)
+        for name in ("payment.captured", "order.paid", "payment_link.paid")
+        for _ in range(10)
+    ]
+    answers = await asyncio.gather(*(deliver(server, *d) for d in deliveries))
+    assert [a["outcome"] for _, a in answers].count("paid") == 1
+    assert len(await settle(graph, 1)) == 1
+    assert agent.max_concurrent == 1  # the tracker lock serialises the conversation
+
+
+@pytest.mark.parametrize(
+    "tamper", ["wrong secret", "modified body", "missing header", "empty header", "not hex"]
+)
+async def test_unverified_deliveries_are_refused_and_nothing_written(
+    store, server, razorpay, graph, linked, tamper
+):
+    payment = razorpay.pay(linked.payment_link_id)
+    body, headers = razorpay.webhook(
+        "payment_link.paid",
+        linked.payment_link_id,
+        payment,
+        secret="not-the-secret" if tamper == "wrong secret" else WEBHOOK_SECRET,
+    )
+    if tamper == "modified body":
+        body = body.replace(b'"amount": 79900', b'"amount": 79901', 1)
+    elif tamper == "missing header":
+        del headers["X-Razorpay-Signature"]
+    elif tamper == "empty header":
+        headers["X-Razorpay-Signature"] = ""
+    elif tamper == "not hex":
+        headers["X-Razorpay-Signature"] = "z" * 64
+
+    status, answer = await deliver(server, body, headers)
+    assert status == 403 and "X-Razorpay-Signature" in answer["error"]
+    assert recorded_events(store) == 0
+    assert (await store.get(linked.number)).status is OrderStatus.PENDING_PAYMENT
+    await asyncio.sleep(0.2)
+    assert graph.sent == []
+
+
+async def test_uppercase_hex_signature_is_accepted(server, razorpay, linked):
+    payment = razorpay.pay(linked.payment_link_id)
+    body, headers = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    headers["X-Razorpay-Signature"] = headers["X-Razorpay-Signature"].upper()
+    assert (await deliver(server, body, headers))[0] == 200
+
+
+async def test_invalid_json_with_a_valid_signature_is_400(store, server):
+    body = b'{"event": "payment_link.paid", '
+    status, answer = await deliver(server, body, {"X-Razorpay-Signature": sign(body)})
+    assert (status, answer["error"]) == (400, "invalid JSON")
+    assert recorded_events(store) == 0
+
+
+async def test_unknown_events_and_orders_are_acknowledged(store, server, razorpay, linked):
+    for event in (
+        {"event": "refund.processed", "payload": {}},
+        {
+            "event": "payment_link.paid",
+            "payload": {
+                "payment_link": {
+                    "entity": {"id": "plink_x", "reference_id": "someone-else", "notes": []}
+                }
+            },
+        },
+    ):
+        body = json.dumps(event).encode()
+        status, answer = await deliver(server, body, {"X-Razorpay-Signature": sign(body)})
+        assert status == 200 and answer["outcome"] in ("ignored", "unknown_order")
+    assert recorded_events(store) == 2
+
+
+async def test_amount_mismatch_is_never_confirmed(store, server, razorpay, graph, linked):
+    payment = razorpay.pay(linked.payment_link_id, amount=100)
+    status, answer = await deliver(
+        server, *razorpay.webhook("payment.captured", linked.payment_link_id, payment)
+    )
+    assert (status, answer["outcome"]) == (200, "flagged")
+
+    [message] = await settle(graph, 1)
+    text = json.dumps(message, ensure_ascii=False)
+    assert "quick check" in text and "Payment successful" not in text
+    order = await store.get(linked.number)
+    assert order.status is OrderStatus.PENDING_PAYMENT and order.flag
+    assert order.confirmation_sent_at is None
+
+
+async def test_failed_payment_is_told_with_a_way_forward(store, server, razorpay, graph, linked):
+    payment = razorpay.fail_payment(linked.payment_link_id)
+    status, answer = await deliver(
+        server, *razorpay.webhook("payment.failed", linked.payment_link_id, payment)
+    )
+    assert (status, answer["outcome"]) == (200, "failed")
+    [message] = await settle(graph, 1)
+    assert "didn't go through" in message["interactive"]["body"]["text"]
+    assert "/pay_now" in json.dumps(message)
+    assert (await store.get(linked.number)).status is OrderStatus.PAYMENT_FAILED
+
+
+@pytest.mark.parametrize(
+    "event, status, words",
+    [
+        ("payment_link.expired", OrderStatus.EXPIRED, "expired"),
+        ("payment_link.cancelled", OrderStatus.CANCELLED, "was cancelled"),
+    ],
+)
+async def test_closed_link_is_told_with_pay_now(
+    store, server, razorpay, graph, linked, event, status, words
+):
+    razorpay.links[linked.payment_link_id]["status"] = event.split(".")[1]
+    code, answer = await deliver(server, *razorpay.webhook(event, linked.payment_link_id))
+    assert code == 200
+    [message] = await settle(graph, 1)
+    assert words in message["interactive"]["body"]["text"] and "/pay_now" in json.dumps(message)
+    assert (await store.get(linked.number)).status is status
+
+
+async def test_out_of_order_delivery_keeps_the_order_paid(store, server, razorpay, graph, linked):
+    failed = razorpay.fail_payment(linked.payment_link_id)
+    payment = razorpay.pay(linked.payment_link_id)
+    await deliver(server, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment))
+    await graph.wait_for_sent(1)
+    razorpay.links[linked.payment_link_id]["status"] = "expired"
+    for late in (
+        razorpay.webhook("payment.failed", linked.payment_link_id, failed),
+        razorpay.webhook("payment_link.expired", linked.payment_link_id),
+    ):
+        status, answer = await deliver(server, *late)
+        assert (status, answer["outcome"]) == (200, "unchanged")
+    assert len(await settle(graph, 1)) == 1  # only the confirmation
+    assert (await store.get(linked.number)).status is OrderStatus.PAID
+
+
+async def test_conversation_outside_whatsapp_is_confirmed_without_pushing(
+    store, server, razorpay, graph, agent, linked
+):
+    agent.tracker_store.store.clear()
+    await agent.seed(CUSTOMER, "rest")
+    payment = razorpay.pay(linked.payment_link_id)
+    await deliver(server, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment))
+    for _ in range(50):
+        if (await store.get(linked.number)).confirmation_sent_at:
+            break
+        await asyncio.sleep(0.05)
+    assert (await store.get(linked.number)).confirmation_sent_at is not None
+    assert graph.sent == []
+
+
+async def test_database_down_is_503_so_razorpay_retries(tmp_path, razorpay, gateway, agent, linked):
+    store = OrderStore(f"sqlite:///{tmp_path / 'down.db'}")
+    store.engine = sa.create_engine("postgresql://nobody@127.0.0.1:1/none", future=True)
+    channel = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
+    async with serve([channel], agent) as base_url, aiohttp.ClientSession(base_url) as http:
+        payment = razorpay.pay(linked.payment_link_id)
+        status, answer = await deliver(
+            http, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+        )
+    assert status == 503 and "retry" in answer["error"]
+
+
+async def test_without_a_secret_webhooks_are_refused_loudly(
+    store, razorpay, gateway, agent, linked, caplog
+):
+    with caplog.at_level(logging.ERROR, logger="channels.razorpay"):
+        channel = RazorpayWebhookInput([""], store, gateway, reconcile_interval=3600)
+    assert "RAZORPAY_WEBHOOK_SECRET is not set" in caplog.text
+    async with serve([channel], agent) as base_url, aiohttp.ClientSession(base_url) as http:
+        payment = razorpay.pay(linked.payment_link_id)
+        status, answer = await deliver(
+            http, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+        )
+        assert status == 503 and "RAZORPAY_WEBHOOK_SECRET" in answer["error"]
+        async with http.get("/webhooks/razorpay/") as resp:
+            assert (await resp.json())["signature_check"] == "refusing webhooks"
+    assert recorded_events(store) == 0
+
+
+async def test_previous_secret_is_accepted_during_a_rotation(
+    store, razorpay, gateway, agent, linked
+):
+    channel = RazorpayWebhookInput(
+        ["new-secret", WEBHOOK_SECRET], store, gateway, reconcile_interval=3600
+    )
+    async with serve([channel], agent) as base_url, aiohttp.ClientSession(base_url) as http:
+        payment = razorpay.pay(linked.payment_link_id)
+        status, _ = await deliver(
+            http, *razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+        )
+    assert status == 200
+
+
+async def test_health(server):
+    async with server.get("/webhooks/razorpay/") as resp:
+        health = await resp.json()
+    assert resp.status == 200
+    assert health == {
+        "status": "ok",
+        "signature_check": "on",
+        "link_fetching": True,
+        "shopify_sync": False,
+        "reconciler_running": True,
+    }

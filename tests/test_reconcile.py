@@ -1,0 +1,232 @@
+"""The reconciler: a missed webhook, a crash before the confirmation, a failed WhatsApp send.
+
+Real database, the local Razorpay and Graph API, the payment actions run for real behind
+`StubAgent`; the CLI runs as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from channels.razorpay import RazorpayWebhookInput
+from channels.razorpay_notify import ConversationNotifier
+from channels.whatsapp import WhatsAppInput, WhatsAppSettings
+from channels.whatsapp_client import WhatsAppClient
+from channels.whatsapp_store import ChannelState
+from commerce.orders import OrderStatus, orders, utcnow
+from commerce.payment_events import Outcome, PaymentEvent, apply_event
+from commerce.payments import RazorpayGateway, ensure_link
+from commerce.reconcile import RECONCILE_PATH, Reconciler, pass_request, sign
+from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
+from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
+
+
+@pytest.fixture
+async def razorpay():
+    fake = await FakeRazorpay().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def graph():
+    fake = await FakeGraphApi().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def whatsapp(graph):
+    client = WhatsAppClient(
+        TOKEN, PHONE_NUMBER_ID, base_url=graph.base_url, api_version=API_VERSION, max_attempts=1
+    )
+    return WhatsAppInput(
+        WhatsAppSettings("app-secret", "verify-token"), client, ChannelState.in_memory()
+    )
+
+
+@pytest.fixture
+def gateway(razorpay):
+    return RazorpayGateway(KEY_ID, KEY_SECRET, razorpay.base_url, timeout=2)
+
+
+@pytest.fixture
+async def reconciler(store, gateway, whatsapp, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", store.url)  # the actions' store
+    agent = StubAgent()
+    await agent.seed(CUSTOMER, "whatsapp")
+    notifier = ConversationNotifier(lambda: agent, lambda: [whatsapp], store)
+    return Reconciler(store, gateway, notifier.notify, None, interval=0.01)
+
+
+@pytest.fixture
+async def linked(store, gateway):
+    return await ensure_link(store, gateway, await place_order(store))
+
+
+async def age(store, number: int, minutes: int) -> None:
+    """Pretend the order was last touched (and paid) `minutes` ago."""
+    past = utcnow() - timedelta(minutes=minutes)
+    await asyncio.to_thread(_set, store, number, updated_at=past, paid_at=past)
+
+
+def _set(store, number, **values):
+    with store.engine.begin() as conn:
+        conn.execute(orders.update().where(orders.c.number == number).values(**values))
+
+
+def confirmations(graph: FakeGraphApi) -> list[dict]:
+    return [m for m in graph.sent if "Payment successful" in json.dumps(m)]
+
+
+async def test_missed_webhook_is_caught_up_and_confirmed_once(
+    store, razorpay, graph, reconciler, linked
+):
+    payment = razorpay.pay(linked.payment_link_id)  # Razorpay's webhook never arrives
+    assert (await reconciler.run_once()).fetched == 0  # too recent to fetch yet
+    await age(store, linked.number, 10)
+
+    report = await reconciler.run_once()
+    assert report.fetched == 1 and report.applied == {"paid": 1}
+    order = await store.get(linked.number)
+    assert order.status is OrderStatus.PAID and order.confirmation_sent_at is not None
+    assert len(confirmations(graph)) == 1
+
+    await age(store, linked.number, 10)
+    await reconciler.run_once()
+    assert len(confirmations(graph)) == 1 and len(graph.sent) == 1
+    # The late webhook changes nothing.
+    body, headers = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    late = PaymentEvent.from_body(headers["X-Razorpay-Event-Id"], json.loads(body))
+    assert (await apply_event(store, late)).outcome is Outcome.UNCHANGED
+
+
+async def test_crash_between_commit_and_confirmation_is_confirmed_once(
+    store, razorpay, graph, reconciler, linked
+):
+    payment = razorpay.pay(linked.payment_link_id)
+    body, headers = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    applied = await apply_event(
+        store, PaymentEvent.from_body(headers["X-Razorpay-Event-Id"], json.loads(body))
+    )
+    assert applied.outcome is Outcome.PAID  # committed; then the process died
+
+    assert (await reconciler.run_once()).confirmations == 0  # the webhook's own turn first
+    await age(store, linked.number, 2)
+    assert (await reconciler.run_once()).confirmations == 1
+    assert (await reconciler.run_once()).confirmations == 0
+    assert len(confirmations(graph)) == 1
+
+
+async def test_failed_whatsapp_send_is_taken_back_and_sent_again(
+    store, razorpay, graph, reconciler, linked
+):
+    payment = razorpay.pay(linked.payment_link_id)
+    body, headers = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    await apply_event(
+        store, PaymentEvent.from_body(headers["X-Razorpay-Event-Id"], json.loads(body))
+    )
+    await age(store, linked.number, 2)
+
+    graph.fail_next(1, 500, 2, "Service temporarily unavailable")
+    report = await reconciler.run_once()
+    assert report.confirmations == 0
+    assert (await store.get(linked.number)).confirmation_sent_at is None  # taken back
+
+    for _ in range(20):  # after its backoff, the next pass sends it
+        await asyncio.sleep(0.01)
+        if (await reconciler.run_once()).confirmations:
+            break
+    assert len(confirmations(graph)) == 1
+    assert (await store.get(linked.number)).confirmation_sent_at is not None
+
+
+async def test_expired_link_found_by_the_reconciler_is_told(
+    store, razorpay, graph, reconciler, linked
+):
+    razorpay.expire(linked.payment_link_id)
+    await age(store, linked.number, 10)
+    report = await reconciler.run_once()
+    assert report.applied == {"expired": 1}
+    assert (await store.get(linked.number)).status is OrderStatus.EXPIRED
+    [message] = graph.sent
+    assert "expired" in json.dumps(message)
+
+
+async def test_unpaid_link_stays_pending_and_is_asked_less_often(
+    store, razorpay, reconciler, linked
+):
+    await age(store, linked.number, 10)
+    assert (await reconciler.run_once()).fetched == 1
+    assert (await reconciler.run_once()).fetched == 0  # backing off
+    assert (await store.get(linked.number)).status is OrderStatus.PENDING_PAYMENT
+
+
+async def test_server_pass_on_request_and_refusals(
+    store, gateway, graph, whatsapp, razorpay, linked, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", store.url)
+    agent = StubAgent()
+    await agent.seed(CUSTOMER, "whatsapp")
+    razorpay.pay(linked.payment_link_id)
+    await age(store, linked.number, 10)
+    channel = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
+    async with (
+        serve([whatsapp, channel], agent) as base_url,
+        aiohttp.ClientSession(base_url) as http,
+    ):
+        await asyncio.sleep(0.3)  # the periodic pass at start-up may take it first
+        body, headers = pass_request(WEBHOOK_SECRET)
+        async with http.post(RECONCILE_PATH, data=body, headers=headers) as resp:
+            assert resp.status == 200
+        async with http.post(
+            RECONCILE_PATH, data=body, headers={**headers, "X-Razorpay-Signature": "0" * 64}
+        ) as resp:
+            assert resp.status == 403
+        stale = json.dumps({"reconcile": True, "requested_at": 1}).encode()
+        async with http.post(
+            RECONCILE_PATH,
+            data=stale,
+            headers={"X-Razorpay-Signature": sign(stale, WEBHOOK_SECRET)},
+        ) as resp:
+            assert resp.status == 400
+    assert (await store.get(linked.number)).status is OrderStatus.PAID
+    assert len(confirmations(graph)) == 1
+
+
+async def test_cli_once_locally_catches_up(store, razorpay, linked):
+    razorpay.pay(linked.payment_link_id)
+    await age(store, linked.number, 10)
+    env = {
+        **os.environ,
+        "DATABASE_URL": store.url,
+        "RAZORPAY_KEY_ID": KEY_ID,
+        "RAZORPAY_KEY_SECRET": KEY_SECRET,
+        "RAZORPAY_API_BASE_URL": razorpay.base_url,
+        "RAZORPAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "RASA_SERVER_URL": "http://127.0.0.1:9",
+        "SHOPIFY_STORE_DOMAIN": "",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "commerce.reconcile",
+        "--once",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert report["where"] == "local" and report["applied"] == {"paid": 1}
+    assert report["awaiting_confirmation"] == 0  # paid just now: the server's grace period
+    assert (await store.get(linked.number)).status is OrderStatus.PAID
