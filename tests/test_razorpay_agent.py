@@ -5,6 +5,7 @@ at the local Razorpay -> signed webhooks, ten at once -> one "Payment successful
 chat. Everything runs on loopback HTTP: the action server (rasa-sdk), the Rasa routes,
 Razorpay and the Graph API stand-ins.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,9 @@ async def test_paid_webhooks_confirm_once_through_the_real_agent(sqlite_store, r
         agent = await load_agent(model_path=str(MODEL), endpoints=endpoints)
         async with serve([whatsapp, channel], agent) as base_url:
             await agent.handle_message(
-                UserMessage("/pay_now", whatsapp.get_output_channel(), CUSTOMER,
-                            input_channel="whatsapp")
+                UserMessage(
+                    "/pay_now", whatsapp.get_output_channel(), CUSTOMER, input_channel="whatsapp"
+                )
             )
             [pay_message] = await graph.wait_for_sent(1)
             assert pay_message["interactive"]["type"] == "cta_url"
@@ -87,8 +89,9 @@ async def test_paid_webhooks_confirm_once_through_the_real_agent(sqlite_store, r
             async with aiohttp.ClientSession(base_url) as http:
 
                 async def deliver() -> int:
-                    async with http.post("/webhooks/razorpay/webhook", data=body,
-                                         headers=headers) as resp:
+                    async with http.post(
+                        "/webhooks/razorpay/webhook", data=body, headers=headers
+                    ) as resp:
                         return resp.status
 
                 assert set(await asyncio.gather(*(deliver() for _ in range(10)))) == {200}
