@@ -59,6 +59,12 @@ nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-inten
 	$(RASA) test nlu --nlu data --cross-validation --folds 5 --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
+reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
+	$(BIN)/python -m commerce.reconcile --once
+
+bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
+	$(BIN)/python bench/webhook_bench.py
+
 lint: $(BIN)/.installed ## static checks on the Python code
 	$(BIN)/ruff check actions channels commerce tests scripts bench
 

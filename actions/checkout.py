@@ -10,10 +10,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import button, cart_of, item_lines, store
+from actions.common import button, cart_of, store
 from commerce.cart import Cart
 from commerce.delivery import clean_address, clean_name, find_pincode, pincode_from_answer
-from commerce.money import format_inr
 from commerce.orders import Order, OrderError, utcnow
 
 DETAIL_SLOTS = {"customer_name", "delivery_address", "pincode"}
@@ -153,9 +152,6 @@ class ActionPlaceOrder(Action):
         except OrderError as error:
             dispatcher.utter_message(text=f"Sorry, I couldn't place that order: {error}")
             return []
-        dispatcher.utter_message(
-            text=f"Order *#{order.number}* placed 🎉\n"
-            + "\n".join(item_lines(order.items))
-            + f"\n*Total: {format_inr(order.total)}*"
-        )
+        # The payment message that follows shows the items and the total.
+        dispatcher.utter_message(text=f"Order *#{order.number}* placed 🎉")
         return [SlotSet("order_number", str(order.number))]

@@ -46,6 +46,10 @@ def payload(intent: str, **entities: Any) -> str:
     return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
+def items_phrase(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
 def item_lines(items: Iterable[OrderItem]) -> list[str]:
     return [f"{item.quantity} × {item.name} — {format_inr(item.line_total)}" for item in items]
 

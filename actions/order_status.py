@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import button, store
+from actions.common import button, items_phrase, store
 from commerce.money import format_inr
 from commerce.orders import Order, OrderStatus
 
@@ -17,7 +17,9 @@ HELP = button("🙋 Help", "/help")
 
 
 def status_message(order: Order) -> tuple[str, list[dict[str, str]]]:
-    heading = f"Order *#{order.number}* · {order.item_count} item(s) · {format_inr(order.total)}"
+    heading = (
+        f"Order *#{order.number}* · {items_phrase(order.item_count)} · {format_inr(order.total)}"
+    )
     if order.flag and order.status is not OrderStatus.PAID:
         return (
             f"{heading}\nWe received a payment that needs a quick check by our team. "

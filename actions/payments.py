@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import button, item_lines, store
+from actions.common import button, item_lines, items_phrase, store
 from commerce.money import format_inr
 from commerce.orders import Order, OrderStatus
 from commerce.payments import (
@@ -40,7 +40,7 @@ def order_summary(order: Order, limit: int = WHATSAPP_BODY_LIMIT - 200) -> str:
     shown: list[str] = []
     for index, line in enumerate(lines):
         if sum(len(s) + 1 for s in shown) + len(line) > limit:
-            shown.append(f"…and {len(lines) - index} more item(s)")
+            shown.append(f"…and {len(lines) - index} more")
             break
         shown.append(line)
     return "\n".join([f"🧾 *Order #{order.number}*", *shown, f"*Total: {format_inr(order.total)}*"])
@@ -140,8 +140,9 @@ class ActionPaymentReceived(Action):
         if not await store().mark_confirmation_sent(order.number):
             return []
         dispatcher.utter_message(
-            text=f"✅ *Payment successful!*\nOrder *#{order.number}* · {order.item_count} "
-            f"item(s) · {format_inr(order.total)} paid.\nWe'll deliver to PIN {order.pincode}. "
+            text=f"✅ *Payment successful!*\nOrder *#{order.number}* · "
+            f"{items_phrase(order.item_count)} · {format_inr(order.total)} paid.\n"
+            f"We'll deliver to PIN {order.pincode}. "
             "Thank you for shopping with us 🙏",
             buttons=[BROWSE],
         )

@@ -160,7 +160,7 @@ async def test_confirmation_is_sent_once_and_clears_the_cart(razorpay):
     [message], events = await run(ActionPaymentReceived(), event)
     assert "Payment successful" in message["text"]
     assert f"#{order.number}" in message["text"] and "₹799" in message["text"]
-    assert "3 item(s)" in message["text"]
+    assert "3 items" in message["text"]
     assert SlotSet("cart", []) in events and SlotSet("cart_has_items", False) in events
     assert (await store.get(order.number)).confirmation_sent_at is not None
 
