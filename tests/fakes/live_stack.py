@@ -1,8 +1,10 @@
-"""The whole product as `make run` starts it, for end-to-end tests.
+"""The whole product as `make run` starts it, for end-to-end and browser tests.
 
 The action server and the Rasa server (trained model, credentials.yml) run as real
-processes on loopback ports; only Meta's Graph API and Razorpay's API are the local
-fakes, served from an event loop in a background thread so that they outlive one test.
+processes on loopback ports. `live_stack` serves only Meta's Graph API and Razorpay's
+API as in-process fakes, from an event loop in a background thread so that they
+outlive one test; `sandbox_stack` runs the sandbox (`python -m sandbox`) as a process
+too, with the environment `make run` gives a sandbox run.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
+from sandbox import mode, runenv
 from tests.fakes import graph_api, razorpay_api, whatsapp_meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.razorpay_api import FakeRazorpay
@@ -62,23 +67,32 @@ class LiveStack:
     razorpay: FakeRazorpay
     fakes: LoopThread
     logs: list[Path]
+    # Every Rasa server (rasa_urls[0] is rasa_url) and every process, by log name.
+    rasa_urls: list[str] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        request = urllib.request.Request(self.rasa_url + path, data=body, headers=headers)
+    def post(self, path: str, body: bytes, headers: dict[str, str], server: int = 0) -> int:
+        base = self.rasa_urls[server] if self.rasa_urls else self.rasa_url
+        request = urllib.request.Request(base + path, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
 
-    def customer_says(self, message: dict[str, Any]) -> int:
+    def customer_says(self, message: dict[str, Any], server: int = 0) -> int:
         """Deliver one WhatsApp message as Meta does: a signed webhook event."""
         body = json.dumps(whatsapp_meta.event(message)).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Hub-Signature-256": whatsapp_meta.sign(body),
         }
-        return self.post("/webhooks/whatsapp/webhook", body, headers)
+        return self.post("/webhooks/whatsapp/webhook", body, headers, server)
+
+    def kill(self, name: str) -> None:
+        """End one server at once (SIGKILL: no shutdown, like a crashed machine)."""
+        self.processes[name].kill()
+        self.processes[name].wait(timeout=20)
 
     def sent_after(
         self, start: int, until: Callable[[dict[str, Any]], bool], timeout: float = 60.0
@@ -91,8 +105,27 @@ class LiveStack:
                 time.sleep(0.3)  # let the rest of the turn's messages arrive
                 return self.graph.sent[start:]
             time.sleep(0.1)
-        tails = "\n".join(log.read_text()[-3000:] for log in self.logs)
-        raise AssertionError(f"no matching bot message in {self.graph.sent[start:]}\n{tails}")
+        raise AssertionError(f"no matching bot message in {self.graph.sent[start:]}\n"
+                             f"{log_tails(self.logs)}")
+
+
+@dataclass
+class SandboxStack:
+    url: str  # the chat page
+    rasa_url: str
+    database_url: str
+    logs: list[Path]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: list[str]
+    health: str  # answers 200 once the server is up
+
+
+def log_tails(logs: list[Path], size: int = 3000) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-size:]}" for log in logs)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -109,18 +142,84 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
-def live_stack(workdir: Path, **extra_env: str) -> Iterator[LiveStack]:
+def running(
+    servers: list[Server],
+    env: dict[str, str],
+    workdir: Path,
+    started: dict[str, subprocess.Popen] | None = None,
+) -> Iterator[list[Path]]:
+    """Start the servers in order, each once the one before is up; yields their logs.
+    `started` (if given) receives each process by server name."""
+    processes: list[subprocess.Popen] = []
+    logs: list[Path] = []
+    try:
+        for server in servers:
+            log = workdir / f"{server.name}.log"
+            logs.append(log)
+            process = subprocess.Popen(
+                server.command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+            )
+            processes.append(process)
+            if started is not None:
+                started[server.name] = process
+            _wait_until_up(server.health, process, log)
+        yield logs
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def bot_servers(actions_port: int, rasa_port: int, endpoints: Path,
+                *rasa_options: str) -> list[Server]:
+    """The action server and the Rasa server, as scripts/run.sh starts them."""
+    rasa = [sys.executable, "-m", "rasa"]
+    return [
+        Server("actions",
+               [*rasa, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+               f"http://127.0.0.1:{actions_port}/health"),
+        Server("rasa",
+               [*rasa, "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+                "--credentials", str(REPO / "credentials.yml"), "--port", str(rasa_port),
+                *rasa_options],
+               f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/"),
+    ]
+
+
+def _base_env() -> dict[str, str]:
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("REDIS_URL", None)
+    return env
+
+
+@contextmanager
+def live_stack(
+    workdir: Path, *, rasa_servers: int = 1, project_stores: bool = False, **extra_env: str
+) -> Iterator[LiveStack]:
+    """The action server and `rasa_servers` Rasa servers (named rasa, rasa2, ...).
+
+    With `project_stores`, the tracker and lock stores of the project's endpoints.yml
+    (set up by the environment, e.g. DATABASE_URL and REDIS_URL in `extra_env`); else
+    Rasa's in-memory ones.
+    """
     fakes = LoopThread()
     graph = fakes.run(FakeGraphApi().start())
     razorpay = fakes.run(FakeRazorpay().start())
     actions_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
-    database_url = f"sqlite:///{workdir / 'orders.db'}"
+    settings: dict[str, Any] = {}
+    if project_stores:
+        project = yaml.safe_load((REPO / "endpoints.yml").read_text())
+        settings = {name: project[name] for name in ("tracker_store", "lock_store")}
+    settings["action_endpoint"] = {"url": f"http://127.0.0.1:{actions_port}/webhook"}
+    endpoints.write_text(yaml.safe_dump(settings))
+    database_url = extra_env.get("DATABASE_URL") or f"sqlite:///{workdir / 'orders.db'}"
     env = {
-        **os.environ,
-        "RASA_TELEMETRY_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **_base_env(),
         "DATABASE_URL": database_url,
         "WHATSAPP_ACCESS_TOKEN": graph_api.TOKEN,
         "WHATSAPP_PHONE_NUMBER_ID": graph_api.PHONE_NUMBER_ID,
@@ -134,41 +233,49 @@ def live_stack(workdir: Path, **extra_env: str) -> Iterator[LiveStack]:
         "RAZORPAY_API_BASE_URL": razorpay.base_url,
         **extra_env,
     }
-    env.pop("REDIS_URL", None)
-    rasa = [sys.executable, "-m", "rasa"]
-    commands = {
-        "actions": (
-            [*rasa, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
-            f"http://127.0.0.1:{actions_port}/health",
-        ),
-        "rasa": (
-            [*rasa, "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-             "--credentials", str(REPO / "credentials.yml"), "--port", str(rasa_port)],
-            f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/",
-        ),
-    }
-    processes: list[subprocess.Popen] = []
-    logs: list[Path] = []
+    servers = bot_servers(actions_port, rasa_port, endpoints)
+    ports = [rasa_port]
+    for number in range(2, rasa_servers + 1):
+        ports.append(free_port())
+        rasa = servers[1]
+        command = list(rasa.command)  # the same server on another port
+        command[command.index("--port") + 1] = str(ports[-1])
+        servers.append(Server(f"rasa{number}", command,
+                              rasa.health.replace(str(rasa_port), str(ports[-1]))))
+    processes: dict[str, subprocess.Popen] = {}
     try:
-        for name, (command, health) in commands.items():
-            log = workdir / f"{name}.log"
-            logs.append(log)
-            process = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        with running(servers, env, workdir, processes) as logs:
+            yield LiveStack(
+                f"http://127.0.0.1:{rasa_port}", database_url, graph, razorpay, fakes, logs,
+                [f"http://127.0.0.1:{port}" for port in ports], processes,
             )
-            processes.append(process)
-            _wait_until_up(health, process, log)
-        yield LiveStack(
-            f"http://127.0.0.1:{rasa_port}", database_url, graph, razorpay, fakes, logs
-        )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
         fakes.run(graph.stop())
         fakes.run(razorpay.stop())
         fakes.close()
+
+
+@contextmanager
+def sandbox_stack(workdir: Path) -> Iterator[SandboxStack]:
+    """A sandbox run as `make run` starts one without credentials, on free ports."""
+    sandbox_port, actions_port, rasa_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in _base_env().items() if k not in mode.CREDENTIALS}
+    env.update(SANDBOX_PORT=str(sandbox_port), RASA_PORT=str(rasa_port))
+    assert mode.decide(env).mode is mode.Mode.SANDBOX
+    for name in runenv.unset_in_sandbox(env):
+        del env[name]
+    env.update(runenv.sandbox_environment(env))
+    database_url = f"sqlite:///{workdir / 'orders.db'}"
+    env["DATABASE_URL"] = database_url
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(runenv.sandbox_endpoints(
+        (REPO / "endpoints.yml").read_text(), str(workdir),
+        actions_url=f"http://127.0.0.1:{actions_port}/webhook",
+    ))
+    sandbox = Server("sandbox", [sys.executable, "-m", "sandbox"],
+                     f"http://127.0.0.1:{sandbox_port}/sandbox/api/status")
+    servers = [sandbox, *bot_servers(actions_port, rasa_port, endpoints,
+                                     "--enable-api", "--auth-token", env["RASA_API_TOKEN"])]
+    with running(servers, env, workdir) as logs:
+        yield SandboxStack(env["SANDBOX_PUBLIC_URL"], f"http://127.0.0.1:{rasa_port}",
+                           database_url, logs)
