@@ -2,10 +2,15 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Rasa 3.6 runs on Python 3.8-3.10: take python3.10 from PATH, then from pyenv.
-PYTHON310 ?= $(firstword $(shell command -v python3.10 2>/dev/null) \
+# Rasa 3.6 runs on Python 3.8-3.10: the first python3.10 that really runs, from PATH,
+# then pyenv's versions (a pyenv shim on PATH may exist without 3.10 selected).
+ifndef PYTHON310
+PYTHON310 := $(firstword $(foreach candidate,\
+	$(shell command -v python3.10 2>/dev/null) \
 	$(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) \
-	$(wildcard /usr/local/bin/python3.10 /usr/bin/python3.10))
+	$(wildcard /usr/local/bin/python3.10 /usr/bin/python3.10),\
+	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $(candidate))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 RASA := $(BIN)/rasa
@@ -75,3 +80,6 @@ lock: ## re-resolve requirements.txt into requirements.lock
 
 clean: ## remove trained models and test results
 	rm -rf models results .pytest_cache
+
+print-python: ## show which Python 3.10 make found
+	@echo "$(PYTHON310)"
