@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run train shell test validate pytest conversation-tests nlu-report lint lock reconcile bench clean
+.PHONY: help install run train shell test validate browser pytest conversation-tests nlu-report lint lock reconcile bench clean print-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -52,13 +52,19 @@ shell: $(MODEL) ## chat with the bot in this terminal
 validate: $(BIN)/.installed ## check the training data and domain
 	$(RASA) data validate --fail-on-warnings
 
+browser: ## Debian's Chromium for the browser test (apt-get, only when missing and root)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; \
+	else echo "No /usr/bin/chromium and not root: the browser test will skip (apt-get install chromium)."; fi
+
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 conversation-tests: $(MODEL)
 	$(RASA) test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results
 
-test: validate $(MODEL) pytest conversation-tests ## every check: validate, train, pytest, conversation tests
+test: validate $(MODEL) browser pytest conversation-tests ## every check: validate, train, pytest, conversation tests
 
 nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-intent scores
 	$(RASA) test nlu --nlu data --cross-validation --folds 5 --out results/nlu
@@ -71,7 +77,7 @@ bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/webhook_bench.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce tests scripts bench
+	$(BIN)/ruff check actions channels commerce sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock

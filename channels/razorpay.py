@@ -33,10 +33,11 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels.razorpay_notify import ConversationNotifier
+from commerce.cluster_lock import for_engine
 from commerce.orders import OrderStore, get_store
 from commerce.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
 from commerce.payments import PaymentGatewayError, RazorpayGateway
-from commerce.reconcile import Reconciler, interval_seconds, pass_request_is_fresh
+from commerce.reconcile import PassSkipped, Reconciler, interval_seconds, pass_request_is_fresh
 from commerce.shopify import ShopifyClient, ShopifyError, sync_paid_order
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,10 @@ class RazorpayWebhookInput(InputChannel):
                 fresh = False
             if not fresh:
                 return _error(400, "stale or malformed reconcile request")
-            report = await state["reconciler"].run_once()
+            try:
+                report = await state["reconciler"].run_once()
+            except PassSkipped as exc:  # another server's pass went on for too long
+                return _error(503, f"{exc}; retry later")
             return response.json(report.as_dict())
 
         @razorpay.listener("before_server_start")
@@ -184,17 +188,25 @@ class RazorpayWebhookInput(InputChannel):
                 self.store,
             )
             state["notifier"] = notifier
+            # One pass at a time across every Rasa server and worker (commerce.cluster_lock).
             state["reconciler"] = Reconciler(
-                self.store, self.gateway, notifier.notify, self.shopify, self.reconcile_interval
+                self.store,
+                self.gateway,
+                notifier.notify,
+                self.shopify,
+                self.reconcile_interval,
+                lock=for_engine(self.store.engine),
             )
 
         @razorpay.listener("after_server_start")
         async def start(*_: Any) -> None:
             state["task"] = asyncio.create_task(state["reconciler"].run_forever())
             logger.info(
-                "Razorpay webhook ready (signature check %s); reconciling every %.0fs",
+                "Razorpay webhook ready (signature check %s); reconciling every %.0fs, "
+                "one pass at a time (%s lock)",
                 "on" if self.secrets else "OFF: refusing webhooks",
                 self.reconcile_interval,
+                state["reconciler"].lock.backend,
             )
 
         @razorpay.listener("before_server_stop")
@@ -203,6 +215,10 @@ class RazorpayWebhookInput(InputChannel):
                 state["task"].cancel()
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+            if "task" in state:
+                await asyncio.wait([state["task"]], timeout=SHUTDOWN_GRACE_SECONDS)
+            if "reconciler" in state:
+                await state["reconciler"].lock.close()
 
         return razorpay
 

@@ -9,7 +9,9 @@ One pass:
 3. creates paid orders in Shopify that are not there yet, when Shopify is configured.
 
 It runs every RECONCILE_INTERVAL_SECONDS inside the Rasa server (started by the
-Razorpay channel), where it can reach conversations. `python -m commerce.reconcile
+Razorpay channel), where it can reach conversations. With several Rasa servers (or
+Sanic workers) each runs it, and a pass first takes a lock they all share
+(`commerce.cluster_lock`): passes never overlap anywhere. `python -m commerce.reconcile
 --once` asks that server for a pass, or, when no server answers, does steps 1 and 3
 itself and leaves the confirmations to the server's next pass.
 """
@@ -33,6 +35,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
+from commerce.cluster_lock import ClusterLock, LocalLock, for_engine
 from commerce.orders import (
     PAYABLE_STATUSES,
     Order,
@@ -56,6 +59,8 @@ CONFIRMATION_GRACE = timedelta(minutes=1)
 # WhatsApp allows free-form messages only within 24 h of the customer's last one.
 CONFIRMATION_WINDOW = timedelta(hours=24)
 BATCH_SIZE = 100
+# A requested pass waits this long for one running in another process to end.
+REQUESTED_PASS_WAIT_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 3600.0
 
 Notify = Callable[[Applied], Awaitable[bool]]
@@ -128,6 +133,10 @@ class Backoff:
         self._next.pop(number, None)
 
 
+class PassSkipped(RuntimeError):
+    """Another process held the reconciler's lock for as long as this pass could wait."""
+
+
 @dataclass
 class PassReport:
     fetched: int = 0
@@ -148,8 +157,10 @@ class Reconciler:
         notify: Notify | None = None,
         shopify: ShopifyClient | None = None,
         interval: float = DEFAULT_INTERVAL_SECONDS,
+        lock: ClusterLock | None = None,
     ) -> None:
         self.store = store
+        self.lock = lock or LocalLock()
         self.gateway = gateway
         self.notify = notify
         self.shopify = shopify
@@ -159,8 +170,13 @@ class Reconciler:
         self._shopify_backoff = Backoff(interval)
         self._pass_lock = asyncio.Lock()
 
-    async def run_once(self) -> PassReport:
-        async with self._pass_lock:  # the periodic pass and a requested one never overlap
+    async def run_once(self, wait: float = REQUESTED_PASS_WAIT_SECONDS) -> PassReport:
+        # The periodic pass and a requested one never overlap, here or in another process.
+        async with self._pass_lock, self.lock.hold(wait) as held:
+            if not held:
+                raise PassSkipped(
+                    f"another process holds the reconciler's {self.lock.backend} lock"
+                )
             report = PassReport()
             if self.gateway is not None:
                 await self._catch_up(report)
@@ -172,11 +188,13 @@ class Reconciler:
     async def run_forever(self) -> None:
         while True:
             try:
-                report = await self.run_once()
+                report = await self.run_once(wait=0)
                 if report.fetched or report.confirmations or report.shopify:
                     logger.info("Reconciler pass: %s", report.as_dict())
             except asyncio.CancelledError:
                 raise
+            except PassSkipped as exc:
+                logger.debug("Reconciler pass skipped: %s", exc)
             except Exception:
                 # A database or network hiccup must not end the loop for good.
                 logger.exception("Reconciler pass failed; next one in %.0fs", self.interval)
@@ -337,8 +355,15 @@ async def _main_once(server_url: str, local_only: bool) -> dict[str, Any]:
         gateway = RazorpayGateway.from_env()
     except PaymentGatewayError as exc:
         logger.warning("%s: links are not fetched", exc)
-    reconciler = Reconciler(get_store(), gateway, None, ShopifyClient.from_env())
-    report = (await reconciler.run_once()).as_dict()
+    store = get_store()
+    lock = for_engine(store.engine)
+    reconciler = Reconciler(store, gateway, None, ShopifyClient.from_env(), lock=lock)
+    try:
+        report = (await reconciler.run_once()).as_dict()
+    except PassSkipped as exc:
+        return {"where": "local", "skipped": str(exc)}
+    finally:
+        await lock.close()
     if report["awaiting_confirmation"]:
         logger.warning(
             "%d paid order(s) await their confirmation: the Rasa server sends "

@@ -63,7 +63,10 @@ def intent_table(report: dict[str, Any]) -> list[str]:
     rows = per_label_rows(report)
     rows.sort(key=lambda row: (row[1].get("f1-score", 0.0), row[0]))
     width = max([len("intent")] + [len(label) for label, _ in rows])
-    header = f"{'intent':<{width}}  {'precision':>9}  {'recall':>6}  {'f1':>5}  {'support':>7}  confused with"
+    header = (
+        f"{'intent':<{width}}  {'precision':>9}  {'recall':>6}  {'f1':>5}  {'support':>7}"
+        "  confused with"
+    )
     lines = [header, "-" * len(header)]
     for label, scores in rows:
         lines.append(

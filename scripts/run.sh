@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the action server in the background and Rasa in the foreground; Ctrl-C stops both.
-#   scripts/run.sh server   the bot with its channels (WhatsApp, Razorpay webhooks)
+# Start the action server in the background and Rasa in the foreground; Ctrl-C stops all.
+#   scripts/run.sh server   the bot with its channels (WhatsApp, Razorpay webhooks); with no
+#                           WhatsApp/Razorpay credentials set, the sandbox (sandbox/mode.py)
 #   scripts/run.sh shell    chat with the bot in this terminal
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,27 +12,57 @@ if [ -f .env ]; then set -a; . ./.env; set +a; fi
 # endpoints.yml points Rasa at the action server on 5055.
 ACTIONS_PORT=5055
 RASA_PORT="${RASA_PORT:-5005}"
+ENDPOINTS=endpoints.yml
+RASA_OPTIONS=()
 mkdir -p var
 
-.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
-actions_pid=$!
-trap 'kill "$actions_pid" 2>/dev/null || true; wait "$actions_pid" 2>/dev/null || true' EXIT INT TERM
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
 
-for _ in $(seq 1 120); do
-  if .venv/bin/python -c "import urllib.request,sys; urllib.request.urlopen('http://localhost:${ACTIONS_PORT}/health', timeout=1)" 2>/dev/null; then
-    break
+wait_for() {  # URL PID NAME: until URL answers, or PID has died
+  for _ in $(seq 1 120); do
+    if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('$1', timeout=1)" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$2" 2>/dev/null || { echo "The $3 did not start; see the log above." >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "The $3 did not answer at $1 within a minute." >&2; exit 1
+}
+
+if [ "$mode" = server ]; then
+  # Real or sandbox, from the credentials present; refuses (exit 2) when only some are set.
+  decision="$(RASA_PORT="$RASA_PORT" .venv/bin/python -m sandbox.mode)" || exit $?
+  eval "$decision"
+  if [ "$RUN_MODE" = sandbox ]; then
+    # A fresh, separate shop each run: never the real order store or conversations.
+    rm -rf var/sandbox && mkdir -p var/sandbox
+    .venv/bin/python -m sandbox.runenv endpoints.yml "$SANDBOX_ENDPOINTS"
+    ENDPOINTS="$SANDBOX_ENDPOINTS"
+    # The designer panel reads trackers through Rasa's HTTP API: on only here, with this
+    # run's token.
+    RASA_OPTIONS=(--enable-api --auth-token "$RASA_API_TOKEN")
+    .venv/bin/python -m sandbox &
+    pids+=($!)
+    wait_for "http://127.0.0.1:${SANDBOX_PORT}/sandbox/api/status" "$!" "sandbox server"
   fi
-  kill -0 "$actions_pid" 2>/dev/null || { echo "The action server did not start; see the log above." >&2; exit 1; }
-  sleep 0.5
-done
+fi
+
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
+pids+=($!)
+wait_for "http://localhost:${ACTIONS_PORT}/health" "$!" "action server"
 
 case "$mode" in
   shell)
     .venv/bin/rasa shell --model models/checkout.tar.gz --endpoints endpoints.yml ;;
   server)
     echo "Rasa on http://localhost:${RASA_PORT} (WhatsApp: /webhooks/whatsapp/webhook, Razorpay: /webhooks/razorpay/webhook)"
-    .venv/bin/rasa run --model models/checkout.tar.gz --endpoints endpoints.yml \
-      --credentials credentials.yml --port "$RASA_PORT" ;;
+    .venv/bin/rasa run --model models/checkout.tar.gz --endpoints "$ENDPOINTS" \
+      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" ;;
   *)
     echo "usage: $0 [server|shell]" >&2; exit 2 ;;
 esac

@@ -174,8 +174,9 @@ def running(
                 process.kill()
 
 
-def bot_servers(actions_port: int, rasa_port: int, endpoints: Path,
-                *rasa_options: str) -> list[Server]:
+def bot_servers(actions_port: int, rasa_port: int, endpoints: Path, *rasa_options: str,
+                model: Path = MODEL, credentials: Path = REPO / "credentials.yml",
+                ) -> list[Server]:
     """The action server and the Rasa server, as scripts/run.sh starts them."""
     rasa = [sys.executable, "-m", "rasa"]
     return [
@@ -183,8 +184,8 @@ def bot_servers(actions_port: int, rasa_port: int, endpoints: Path,
                [*rasa, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
                f"http://127.0.0.1:{actions_port}/health"),
         Server("rasa",
-               [*rasa, "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-                "--credentials", str(REPO / "credentials.yml"), "--port", str(rasa_port),
+               [*rasa, "run", "--model", str(model), "--endpoints", str(endpoints),
+                "--credentials", str(credentials), "--port", str(rasa_port),
                 *rasa_options],
                f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/"),
     ]
@@ -198,16 +199,19 @@ def _base_env() -> dict[str, str]:
 
 @contextmanager
 def live_stack(
-    workdir: Path, *, rasa_servers: int = 1, project_stores: bool = False, **extra_env: str
+    workdir: Path, *, rasa_servers: int = 1, project_stores: bool = False,
+    model: Path = MODEL, credentials: Path = REPO / "credentials.yml",
+    graph: FakeGraphApi | None = None, **extra_env: str,
 ) -> Iterator[LiveStack]:
     """The action server and `rasa_servers` Rasa servers (named rasa, rasa2, ...).
 
     With `project_stores`, the tracker and lock stores of the project's endpoints.yml
     (set up by the environment, e.g. DATABASE_URL and REDIS_URL in `extra_env`); else
-    Rasa's in-memory ones.
+    Rasa's in-memory ones. `model` and `credentials` are given to every Rasa server;
+    `graph` (not yet started) replaces the default FakeGraphApi, e.g. a subclass.
     """
     fakes = LoopThread()
-    graph = fakes.run(FakeGraphApi().start())
+    graph = fakes.run((graph or FakeGraphApi()).start())
     razorpay = fakes.run(FakeRazorpay().start())
     actions_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
@@ -233,7 +237,8 @@ def live_stack(
         "RAZORPAY_API_BASE_URL": razorpay.base_url,
         **extra_env,
     }
-    servers = bot_servers(actions_port, rasa_port, endpoints)
+    servers = bot_servers(actions_port, rasa_port, endpoints, model=model,
+                          credentials=credentials)
     ports = [rasa_port]
     for number in range(2, rasa_servers + 1):
         ports.append(free_port())

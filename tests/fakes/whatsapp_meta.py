@@ -1,15 +1,12 @@
-"""What Meta sends to the webhook: realistic event payloads, signed like Meta signs
-them; and a Rasa-style Sanic server running in-process on a loopback port.
-
-The signature is computed here independently of the channel's code, so the tests
-check the channel against the documented scheme, not against itself.
+"""What Meta sends to the webhook, with the tests' secret and ids (the builders and the
+signature live in sandbox/meta_events.py, independent of the channel's code, so the
+tests check the channel against the documented scheme, not against itself); and a
+Rasa-style Sanic server running in-process on a loopback port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 import socket
@@ -22,69 +19,41 @@ from rasa.core.channels import channel as rasa_channel
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Sanic
 
+from sandbox import meta_events
+
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 WABA_ID = "102290129340398"
 PHONE_NUMBER_ID = "106540352242922"
 CUSTOMER = "919876543210"
 
-_ids = itertools.count(1)
 _apps = itertools.count(1)
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return meta_events.sign(body, secret)
 
 
 def wamid() -> str:
-    return f"wamid.HBgMOTE5ODc2NTQzMjEwFQIAEhgg{next(_ids):012d}"
+    return meta_events.wamid()
 
 
 def message(kind: str, content: dict[str, Any] | None = None, *, sender: str = CUSTOMER,
             message_id: str | None = None, **extra: Any) -> dict[str, Any]:
     """One entry of `value.messages`, e.g. message("text", {"body": "hi"})."""
-    result: dict[str, Any] = {
-        "from": sender,
-        "id": message_id or wamid(),
-        "timestamp": "1732600000",
-        "type": kind,
-        **extra,
-    }
-    if content is not None:
-        result[kind] = content
-    return result
+    return meta_events.message(kind, content, sender=sender, message_id=message_id, **extra)
 
 
 def value(messages: list[dict[str, Any]] | None = None,
           statuses: list[dict[str, Any]] | None = None,
           names: dict[str, str] | None = None) -> dict[str, Any]:
     """A `messages` change value with a contact for every sender."""
-    names = names or {}
-    result: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_NUMBER_ID},
-    }
-    if messages:
-        senders = dict.fromkeys(m["from"] for m in messages)
-        result["contacts"] = [
-            {"profile": {"name": names.get(s, "Asha Verma")}, "wa_id": s} for s in senders
-        ]
-        result["messages"] = messages
-    if statuses:
-        result["statuses"] = statuses
-    return result
+    return meta_events.value(messages, statuses, names, phone_number_id=PHONE_NUMBER_ID)
 
 
 def envelope(*values: dict[str, Any], entries: int = 1) -> dict[str, Any]:
     """`values` spread over `entries` entries, one change per value."""
-    chunks = [list(values[i::entries]) for i in range(entries)]
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {"id": WABA_ID, "changes": [{"field": "messages", "value": v} for v in chunk]}
-            for chunk in chunks
-        ],
-    }
+    return meta_events.envelope(*values, waba_id=WABA_ID, entries=entries)
 
 
 def event(*messages: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

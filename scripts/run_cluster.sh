@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One action server and RASA_SERVERS Rasa servers on consecutive ports (RASA_PORT,
+# RASA_PORT+1, ...), each with SANIC_WORKERS Sanic workers; Ctrl-C stops them all, and
+# so does any of them exiting. Put a load balancer in front of the Rasa ports (see
+# "Scaling out" in the README).
+#
+#   RASA_SERVERS=2 SANIC_WORKERS=1 REDIS_URL=redis://127.0.0.1:6379/0 \
+#   DATABASE_URL=postgresql://shop@127.0.0.1:5432/shop scripts/run_cluster.sh
+#
+# More than one Rasa process needs REDIS_URL (conversation locks, WhatsApp
+# de-duplication) and PostgreSQL (DATABASE_URL for orders; TRACKER_STORE_URL for
+# conversations, DATABASE_URL when unset): `python -m server.stores` checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Settings live in the environment; a local .env file (see .env.example) is read if present.
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
+export SQLALCHEMY_SILENCE_UBER_WARNING="${SQLALCHEMY_SILENCE_UBER_WARNING:-1}"
+servers="${RASA_SERVERS:-1}"
+workers="${SANIC_WORKERS:-1}"
+first_port="${RASA_PORT:-5005}"
+ACTIONS_PORT=5055  # endpoints.yml points Rasa at the action server on 5055
+MODEL="${MODEL:-models/checkout.tar.gz}"
+
+for value in "$servers" "$workers" "$first_port"; do
+  if ! [[ "$value" =~ ^[1-9][0-9]*$ ]]; then
+    echo "RASA_SERVERS, SANIC_WORKERS and RASA_PORT must be positive whole numbers." >&2
+    exit 2
+  fi
+done
+if ! .venv/bin/python -m server.stores --servers "$servers" --workers "$workers"; then
+  echo "Not starting: see 'refused:' above (or run one server: RASA_SERVERS=1 SANIC_WORKERS=1)." >&2
+  exit 2
+fi
+export SANIC_WORKERS="$workers"
+mkdir -p var
+
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
+pids+=($!)
+for _ in $(seq 1 120); do
+  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://localhost:${ACTIONS_PORT}/health', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "The action server did not start; see the log above." >&2; exit 1; }
+  sleep 0.5
+done
+
+for ((i = 0; i < servers; i++)); do
+  port=$((first_port + i))
+  .venv/bin/rasa run --model "$MODEL" --endpoints endpoints.yml \
+    --credentials credentials.yml --port "$port" &
+  pids+=($!)
+  echo "Rasa server $((i + 1))/$servers on http://localhost:${port} (${workers} worker(s))"
+done
+
+# Whichever process ends first (a crash, or Ctrl-C) ends the whole group.
+set +e
+wait -n "${pids[@]}"
+status=$?
+echo "A server exited (status $status); stopping the others." >&2
+exit "$status"

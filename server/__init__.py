@@ -1,0 +1,1 @@
+"""How the Rasa server is deployed: its tracker and lock stores, chosen from the environment."""

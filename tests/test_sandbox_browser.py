@@ -1,0 +1,199 @@
+"""The sandbox in a real browser: Debian's headless Chromium driven by Playwright.
+
+The sandbox, the action server and Rasa run as processes, as `make run` starts them
+without credentials. A customer chats on the page, checks out, taps Pay Now, pays (or
+fails) on the checkout page, and the bot's answer arrives in the chat. Screenshots go
+to results/ for review.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.live_stack import MODEL, REPO, SandboxStack, log_tails, sandbox_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+RESULTS = REPO / "results"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+TURN_TIMEOUT_MS = 60_000  # one bot turn on a busy 2-core machine
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"no Chromium at {CHROMIUM}: `make browser` installs Debian's"),
+    pytest.mark.skipif(not MODEL.exists(),
+                       reason=f"no trained model at {MODEL}: run `make train` (make test does)"),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[SandboxStack]:
+    with sandbox_stack(tmp_path_factory.mktemp("sandbox")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        # Debian's Chromium, never a downloaded one (`playwright install` is not used).
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, stack) -> Iterator[sync_api.Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(TURN_TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    page.goto(stack.url)
+    sync_api.expect(page.locator("#chat-status")).to_have_text("online", timeout=TURN_TIMEOUT_MS)
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+def screenshot(page: sync_api.Page, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / name))
+
+
+def as_customer(page: sync_api.Page, phone: str, name: str) -> None:
+    page.fill("#phone", phone)
+    page.dispatch_event("#phone", "change")
+    page.fill("#name", name)
+    page.dispatch_event("#name", "change")
+    sync_api.expect(page.locator(".customers .active")).to_have_text(f"+{phone}")
+
+
+def wait_for_bot(page: sync_api.Page, before: int, words: str, stack: SandboxStack) -> str:
+    """The text of the first bot bubble after the first `before` that contains `words`."""
+    try:
+        page.wait_for_function(
+            """([before, words]) => [...document.querySelectorAll('.bubble.in')].slice(before)
+                 .some((b) => b.innerText.toLowerCase().includes(words.toLowerCase()))""",
+            arg=[before, words], timeout=TURN_TIMEOUT_MS,
+        )
+    except sync_api.TimeoutError:
+        shown = page.locator(".bubble").all_inner_texts()
+        raise AssertionError(f"no bot message with {words!r}; chat: {shown}\n"
+                             f"{log_tails(stack.logs)}") from None
+    bubbles = page.locator(".bubble.in").all_inner_texts()[before:]
+    return next(text for text in bubbles if words.lower() in text.lower())
+
+
+def bot_count(page: sync_api.Page) -> int:
+    return page.locator(".bubble.in").count()
+
+
+def say(page: sync_api.Page, text: str, expect: str, stack: SandboxStack) -> str:
+    before = bot_count(page)
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+    return wait_for_bot(page, before, expect, stack)
+
+
+def check_out(page: sync_api.Page, stack: SandboxStack) -> str:
+    """From hello to the Pay Now button; returns the order number."""
+    say(page, "hi", "tea", stack)
+    added = say(page, "2 masala chai and a mug", "₹799", stack)
+    assert "Masala Chai" in added
+    say(page, "checkout", "name", stack)
+    say(page, "Asha Rao", "address", stack)
+    say(page, "12 MG Road, Shanthala Nagar, Bengaluru", "PIN", stack)
+    say(page, "560001", "check your order", stack)
+    before = bot_count(page)
+    page.locator(".reply-button", has_text="Confirm").last.click()
+    pay_now = wait_for_bot(page, before, "Total: ₹799", stack)
+    sync_api.expect(page.locator(".cta-button").last).to_have_text(re.compile("Pay Now"))
+    number = re.search(r"Order #(\d+)", pay_now)
+    assert number, pay_now
+    return number.group(1)
+
+
+def open_checkout(page: sync_api.Page) -> sync_api.Page:
+    with page.expect_popup() as popup:
+        page.locator(".cta-button").last.click()
+    checkout = popup.value
+    checkout.set_viewport_size({"width": 1100, "height": 720})
+    sync_api.expect(checkout.locator("#amount")).to_have_text("₹799")
+    return checkout
+
+
+def test_pay_now_and_pay_on_the_checkout_page(page, stack):
+    as_customer(page, "919800000101", "Asha Rao")
+    number = check_out(page, stack)
+
+    checkout = open_checkout(page)
+    sync_api.expect(checkout.locator("#description")).to_have_text(f"Order #{number}")
+    screenshot(checkout, "sandbox-checkout.png")
+    checkout.get_by_role("button", name="Pay (UPI)").click()
+    sync_api.expect(checkout.locator("#result-title")).to_have_text("Payment successful")
+    sync_api.expect(checkout.locator("#webhooks li.ok")).to_have_count(3)
+    screenshot(checkout, "sandbox-checkout-paid.png")
+
+    confirmation = wait_for_bot(page, 0, "Payment successful", stack)
+    assert f"#{number}" in confirmation and "₹799 paid" in confirmation
+    assert "3 items" in confirmation
+    # The designer panel shows what the bot understood of the cart message.
+    page.locator(".bubble.out", has_text="2 masala chai and a mug").click()
+    turn = page.locator(".turn.selected")
+    sync_api.expect(turn.locator(".intent-name")).to_have_text("add_to_cart")
+    sync_api.expect(turn.locator(".chip.entity", has_text="product").first).to_be_visible()
+    sync_api.expect(page.locator(".turn.external .intent-name")).to_have_text(
+        "EXTERNAL_payment_received"
+    )
+    page.locator(".bubble.in").last.scroll_into_view_if_needed()
+    screenshot(page, "sandbox-chat-paid.png")
+
+    # The request log shows the link the bot created at the Razorpay stand-in.
+    page.get_by_role("tab", name="Requests").click()
+    sync_api.expect(
+        page.locator(".log-entry.razorpay .log-path", has_text="POST /v1/payment_links").first
+    ).to_be_visible()
+    # Three deliveries for one payment, one confirmation.
+    assert page.locator(".bubble.in", has_text="Payment successful").count() == 1
+
+
+def test_failed_payment_is_told_in_the_chat(page, stack):
+    as_customer(page, "919800000102", "Ravi Kumar")
+    number = check_out(page, stack)
+
+    checkout = open_checkout(page)
+    checkout.get_by_role("button", name="Fail").click()
+    sync_api.expect(checkout.locator("#result-title")).to_have_text("Payment failed")
+
+    failure = wait_for_bot(page, 0, "didn't go through", stack)
+    assert f"#{number}" in failure
+    sync_api.expect(page.locator(".reply-button", has_text="Pay now").last).to_be_visible()
+    sync_api.expect(page.locator(".turn.external .intent-name")).to_have_text(
+        "EXTERNAL_payment_failed"
+    )
+    screenshot(page, "sandbox-chat-failed.png")
+
+    # The list picker: Browse, pick a product, send; the bot adds it to a new cart.
+    before = bot_count(page)
+    page.locator(".reply-button", has_text="Browse").first.click()
+    wait_for_bot(page, before, "Tap a product", stack)
+    page.locator(".list-button", has_text="See products").last.click()
+    page.locator(".sheet-row", has_text="Ceramic Tea Mug").click()
+    screenshot(page, "sandbox-list-picker.png")
+    before = bot_count(page)
+    page.locator("#sheet-send").click()
+    assert "Ceramic Tea Mug" in wait_for_bot(page, before, "Added", stack)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_stale_screenshots() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    for old in RESULTS.glob("sandbox-*.png"):
+        old.unlink()
