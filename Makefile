@@ -43,8 +43,10 @@ $(MODEL): $(BIN)/.installed $(TRAINING_INPUTS)
 
 train: $(MODEL) ## train the model when data, domain or config changed
 
-run: $(MODEL) ## start the action server and the Rasa server (Ctrl-C stops both)
-	@scripts/run.sh server
+run: $(MODEL) ## start the bot (sandbox without credentials; RASA_SERVERS=N for several Rasa servers)
+	@set -a; [ ! -f .env ] || . ./.env; set +a; \
+	if [ "$${RASA_SERVERS:-1}" != 1 ] || [ "$${SANIC_WORKERS:-1}" != 1 ]; then exec scripts/run_cluster.sh; \
+	else exec scripts/run.sh server; fi
 
 shell: $(MODEL) ## chat with the bot in this terminal
 	@scripts/run.sh shell
@@ -75,6 +77,8 @@ reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and se
 
 bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/whatsapp_bench.py
+	$(BIN)/python bench/scaling_bench.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
 	$(BIN)/ruff check actions channels commerce sandbox server tests scripts bench

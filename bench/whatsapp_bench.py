@@ -306,6 +306,7 @@ class Bench:
                 schedule.append((step, number))
         schedule.sort()
         acks: dict[str, list[float]] = {"rasa": [], "front": []}
+        timeline: dict[str, list[tuple[float, float]]] = {"rasa": [], "front": []}
         statuses: dict[str, Counter[int]] = {"rasa": Counter(), "front": Counter()}
         expected: Counter[str] = Counter()
         sent_at: list[float] = []
@@ -317,6 +318,7 @@ class Bench:
             url = self.webhook_url if target == "rasa" else self.front_url + WEBHOOK
             status, ack = await self.post(customer, text, url)
             acks[target].append(ack)
+            timeline[target].append((round(at - began, 2), round(ack * 1000, 1)))
             statuses[target][status] += 1
 
         front_cpu = cpu_seconds(self.front_pid)
@@ -345,7 +347,10 @@ class Bench:
             # the channel's own work per message: verify, parse, queue, mark as read
             "front_cpu_ms_per_message": 1000 * front_cpu / len(schedule),
             **{target: {"requests": len(acks[target]), "statuses": dict(statuses[target]),
-                        **summary(acks[target])} for target in acks},
+                        **summary(acks[target]),
+                        # [seconds into the schedule, ack ms] of the five slowest
+                        "slowest": sorted(timeline[target], key=lambda t: -t[1])[:5]}
+               for target in acks},
         }
 
 
