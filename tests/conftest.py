@@ -7,6 +7,8 @@ import os
 import pytest
 
 from commerce.orders import OrderStore, metadata
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.razorpay_api import FakeRazorpay
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -41,3 +43,19 @@ def sqlite_store(tmp_path) -> OrderStore:
     store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
     yield store
     store.dispose()
+
+
+@pytest.fixture
+async def razorpay():
+    """The local Razorpay stand-in on a loopback port."""
+    fake = await FakeRazorpay().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def graph():
+    """The local Graph API stand-in on a loopback port."""
+    fake = await FakeGraphApi().start()
+    yield fake
+    await fake.stop()

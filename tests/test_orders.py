@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import pytest
 
@@ -13,20 +12,7 @@ from commerce.orders import (
     OrderStatus,
     can_transition,
 )
-
-
-@dataclass
-class Line:
-    sku: str
-    name: str
-    unit_price: int
-    quantity: int
-
-
-LINES = [
-    Line("masala-chai-250g", "Masala Chai 250 g", 25000, 2),
-    Line("ceramic-mug", "Ceramic Tea Mug", 29900, 1),
-]
+from tests.fakes.razorpay_stack import LINES, Line
 
 
 async def place(store, customer="919812345678"):

@@ -11,15 +11,8 @@ import sqlalchemy as sa
 from commerce.orders import OrderStatus, payments, webhook_events
 from commerce.payment_events import EventParseError, Outcome, PaymentEvent, apply_event
 from commerce.payments import RazorpayGateway, ensure_link
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET
 from tests.fakes.razorpay_stack import place_order
-
-
-@pytest.fixture
-async def razorpay():
-    fake = await FakeRazorpay().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

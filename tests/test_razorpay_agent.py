@@ -28,7 +28,7 @@ from channels.whatsapp_client import WhatsAppClient
 from channels.whatsapp_store import ChannelState
 from commerce.orders import OrderStatus
 from commerce.payments import RazorpayGateway
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN
 from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
 from tests.fakes.razorpay_stack import CUSTOMER, place_order, run_app, serve
 
@@ -48,13 +48,6 @@ async def razorpay(monkeypatch, sqlite_store):
     monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
     monkeypatch.setenv("RAZORPAY_API_BASE_URL", fake.base_url)
     monkeypatch.setattr(commerce.payments, "_gateway", None)
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
     yield fake
     await fake.stop()
 

@@ -23,24 +23,10 @@ from channels.whatsapp_store import ChannelState
 from commerce.orders import OrderStatus, OrderStore, webhook_events
 from commerce.payments import RazorpayGateway, ensure_link
 from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay, sign
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, sign
 from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
 
 WEBHOOK = "/webhooks/razorpay/webhook"
-
-
-@pytest.fixture
-async def razorpay():
-    fake = await FakeRazorpay().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -25,22 +25,8 @@ from commerce.payment_events import Outcome, PaymentEvent, apply_event
 from commerce.payments import RazorpayGateway, ensure_link
 from commerce.reconcile import RECONCILE_PATH, Reconciler, pass_request, sign
 from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
+from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET
 from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
-
-
-@pytest.fixture
-async def razorpay():
-    fake = await FakeRazorpay().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

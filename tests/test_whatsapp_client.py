@@ -13,13 +13,6 @@ CUSTOMER = "919876543210"
 
 
 @pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def client(graph):
     client = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, base_url=graph.base_url,
                             backoff_base=0.01, max_attempts=4)

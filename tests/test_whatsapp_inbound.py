@@ -11,15 +11,8 @@ from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp_client import WhatsAppClient
 from channels.whatsapp_store import ChannelState
 from tests.fakes import whatsapp_meta as meta
-from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN
 from tests.fakes.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

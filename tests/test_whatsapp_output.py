@@ -10,16 +10,9 @@ import pytest
 from channels.whatsapp import WhatsAppOutput
 from channels.whatsapp_client import WhatsAppClient
 from channels.whatsapp_store import ChannelState
-from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN
 
 CUSTOMER = "919876543210"
-
-
-@pytest.fixture
-async def graph():
-    fake = await FakeGraphApi().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
