@@ -69,7 +69,7 @@ conversation-tests: $(MODEL)
 test: validate $(MODEL) browser pytest conversation-tests ## every check: validate, train, pytest, conversation tests
 
 nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-intent scores
-	$(RASA) test nlu --nlu data --cross-validation --folds 5 --out results/nlu
+	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
