@@ -17,6 +17,14 @@ import sys
 DEFAULT_SEED = 42
 
 
+def seed_fold_split(seed: int) -> None:
+    """Seed the random state that Rasa's fold split (sklearn StratifiedKFold) draws from."""
+    import numpy
+
+    random.seed(seed)
+    numpy.random.seed(seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
@@ -24,16 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rasa_args", nargs="*", help="passed on to `rasa test nlu`")
     args = parser.parse_args(argv)
 
-    import numpy
     from rasa.__main__ import main as rasa_main
 
-    random.seed(args.seed)
-    numpy.random.seed(args.seed)
+    seed_fold_split(args.seed)
     sys.argv = ["rasa", "test", "nlu", "--nlu", "data", "--cross-validation", *args.rasa_args]
     try:
         rasa_main()
     except SystemExit as exit_:
-        return int(exit_.code or 0)
+        # Rasa exits with a number; anything else (a message) is a failure.
+        return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     return 0
 
 
