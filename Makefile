@@ -73,7 +73,7 @@ nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-inten
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
-	$(BIN)/python -m commerce.reconcile --once
+	$(BIN)/python -m orders.reconcile --once
 
 bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/webhook_bench.py
@@ -81,7 +81,7 @@ bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/scaling_bench.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce sandbox server tests scripts bench
+	$(BIN)/ruff check actions channels commerce orders gateways sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import button, cart_of, store
 from commerce.cart import Cart
 from commerce.delivery import clean_address, clean_name, find_pincode, pincode_from_answer
-from commerce.orders import Order, OrderError, utcnow
+from orders.store import Order, OrderError, utcnow
 
 DETAIL_SLOTS = {"customer_name", "delivery_address", "pincode"}
 # What customers (or an NLU synonym that did not fire) call each detail.

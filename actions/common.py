@@ -12,8 +12,8 @@ from rasa_sdk.events import SlotSet
 from commerce.cart import Cart
 from commerce.catalog import Catalog, Mention, load_catalog
 from commerce.money import format_inr
-from commerce.orders import OrderItem, OrderStore, get_store
 from commerce.quantity import parse_quantity
+from orders.store import OrderItem, OrderStore, get_store
 
 Button = dict[str, str]
 

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, items_phrase, store
 from commerce.money import format_inr
-from commerce.orders import Order, OrderStatus
+from orders.store import Order, OrderStatus
 
 PAY_NOW = button("💳 Pay now", "/pay_now")
 BROWSE = button("🍵 Browse products", "/browse_products")

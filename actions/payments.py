@@ -16,14 +16,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, item_lines, items_phrase, store
 from commerce.money import format_inr
-from commerce.orders import Order, OrderStatus
-from commerce.payments import (
+from gateways.razorpay import (
     GatewayUnavailable,
     OrderAlreadyPaid,
     PaymentGatewayError,
     ensure_link,
     get_gateway,
 )
+from orders.store import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 

@@ -45,8 +45,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.live_stack import MODEL, REPO, Server, free_port, running  # noqa: E402
-from tests.fakes.services import (  # noqa: E402
+from sandbox.harness.live_stack import MODEL, REPO, Server, free_port, running  # noqa: E402
+from sandbox.harness.services import (  # noqa: E402
     forget_server_keys,
     fresh_database,
     postgres_skip_reason,

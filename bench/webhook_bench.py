@@ -42,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from channels.razorpay import RazorpayWebhookInput  # noqa: E402
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings  # noqa: E402
-from channels.whatsapp_client import WhatsAppClient  # noqa: E402
-from channels.whatsapp_store import ChannelState  # noqa: E402
-from commerce.orders import OrderStore  # noqa: E402
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi  # noqa: E402
-from tests.fakes.razorpay_api import WEBHOOK_SECRET, sign  # noqa: E402
-from tests.fakes.razorpay_stack import LINES, StubAgent, run_app, serve  # noqa: E402
+from channels.whatsapp.client import WhatsAppClient  # noqa: E402
+from channels.whatsapp.store import ChannelState  # noqa: E402
+from orders.store import OrderStore  # noqa: E402
+from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi  # noqa: E402
+from sandbox.harness.razorpay_api import WEBHOOK_SECRET, sign  # noqa: E402
+from sandbox.harness.razorpay_stack import LINES, StubAgent, run_app, serve  # noqa: E402
 
 
 class TimedGraphApi(FakeGraphApi):

@@ -6,7 +6,7 @@ in one run.
         [--rounds 2] [--rate R] [--model models/checkout.tar.gz] [--graph-latency 0]
         [--max-turns-in-flight N]
 
-The action server and the Rasa server run as real processes (tests.fakes.live_stack),
+The action server and the Rasa server run as real processes (sandbox.harness.live_stack),
 with a bench-only credentials file (`rest:` plus the project's channels) so both
 channels are served by the same Rasa process and model, with in-memory trackers. Only
 Meta's Graph API is the local fake. The client runs in this process, on the fakes'
@@ -66,11 +66,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhook_bench import percentile  # noqa: E402
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings  # noqa: E402
-from channels.whatsapp_client import WhatsAppClient  # noqa: E402
-from channels.whatsapp_store import ChannelState  # noqa: E402
-from tests.fakes import whatsapp_meta  # noqa: E402
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi  # noqa: E402
-from tests.fakes.live_stack import MODEL, REPO, LiveStack, live_stack  # noqa: E402
+from channels.whatsapp.client import WhatsAppClient  # noqa: E402
+from channels.whatsapp.store import ChannelState  # noqa: E402
+from sandbox.harness import whatsapp_meta  # noqa: E402
+from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi  # noqa: E402
+from sandbox.harness.live_stack import MODEL, REPO, LiveStack, live_stack  # noqa: E402
 
 # What customers say: greeting, NLU with entities and the cart action, Hinglish, help.
 SCRIPT = ["hi", "2 masala chai and a mug", "cart dikhao", "help"]

@@ -5,7 +5,7 @@ from the environment). Routes, under /webhooks/razorpay/:
 
 - GET  /           health
 - POST /webhook    Razorpay events, signed with X-Razorpay-Signature
-- POST /reconcile  a reconciler pass, asked for by `python -m commerce.reconcile --once`
+- POST /reconcile  a reconciler pass, asked for by `python -m orders.reconcile --once`
                    (signed the same way with the webhook secret)
 
 A webhook is verified, recorded and applied in one transaction, answered at once
@@ -32,13 +32,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.razorpay_notify import ConversationNotifier
-from commerce.cluster_lock import for_engine
-from commerce.orders import OrderStore, get_store
-from commerce.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
-from commerce.payments import PaymentGatewayError, RazorpayGateway
-from commerce.reconcile import PassSkipped, Reconciler, interval_seconds, pass_request_is_fresh
-from commerce.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from channels.notifier import ConversationNotifier
+from gateways.razorpay import PaymentGatewayError, RazorpayGateway
+from gateways.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from orders.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
+from orders.reconcile import PassSkipped, Reconciler, interval_seconds, pass_request_is_fresh
+from orders.store import OrderStore, get_store
+from server.cluster_lock import for_engine
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class RazorpayWebhookInput(InputChannel):
                 self.store,
             )
             state["notifier"] = notifier
-            # One pass at a time across every Rasa server and worker (commerce.cluster_lock).
+            # One pass at a time across every Rasa server and worker (server.cluster_lock).
             state["reconciler"] = Reconciler(
                 self.store,
                 self.gateway,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_PORT = 8080
-DEFAULT_API_VERSION = "v21.0"  # the channel's default (channels/whatsapp_client.py)
+DEFAULT_API_VERSION = "v21.0"  # the channel's default (channels/whatsapp/client.py)
 REQUIRED = (
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_PHONE_NUMBER_ID",

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from commerce.orders import OrderStore, metadata
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.razorpay_api import FakeRazorpay
+from orders.store import OrderStore, metadata
+from sandbox.harness.graph_api import FakeGraphApi
+from sandbox.harness.razorpay_api import FakeRazorpay
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 

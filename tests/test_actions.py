@@ -20,7 +20,7 @@ from actions.cart import (
 )
 from actions.checkout import ActionPlaceOrder, ActionResetDetail, ValidateCheckoutForm
 from actions.order_status import ActionOrderStatus
-from commerce.orders import OrderStatus, get_store
+from orders.store import OrderStatus, get_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOMER = "919812345678"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from commerce.orders import orders
-from tests.fakes.live_stack import MODEL, LiveStack, live_stack
-from tests.fakes.whatsapp_meta import message
+from orders.store import orders
+from sandbox.harness.live_stack import MODEL, LiveStack, live_stack
+from sandbox.harness.whatsapp_meta import message
 
 pytestmark = pytest.mark.skipif(
     not MODEL.exists(), reason=f"no trained model at {MODEL}: run `make train` (make test does)"

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from commerce.orders import (
+from orders.store import (
     ORDER_NUMBER_OFFSET,
     OrderError,
     OrderStatus,
     can_transition,
 )
-from tests.fakes.razorpay_stack import LINES, Line
+from sandbox.harness.razorpay_stack import LINES, Line
 
 
 async def place(store, customer="919812345678"):

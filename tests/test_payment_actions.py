@@ -9,16 +9,16 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-import commerce.payments
+import gateways.razorpay
 from actions.payments import (
     ActionPaymentFailed,
     ActionPaymentLinkExpired,
     ActionPaymentReceived,
     ActionSendPaymentLink,
 )
-from commerce.orders import OrderStatus, get_store
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
-from tests.fakes.razorpay_stack import CUSTOMER, place_order
+from orders.store import OrderStatus, get_store
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
+from sandbox.harness.razorpay_stack import CUSTOMER, place_order
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def razorpay(tmp_path, monkeypatch):
     monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
     monkeypatch.setenv("RAZORPAY_API_BASE_URL", fake.base_url)
     monkeypatch.setenv("RAZORPAY_TIMEOUT_SECONDS", "0.3")
-    monkeypatch.setattr(commerce.payments, "_gateway", None)
+    monkeypatch.setattr(gateways.razorpay, "_gateway", None)
     yield fake
     await fake.stop()
     get_store().dispose()

@@ -8,11 +8,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from commerce.orders import OrderStatus, payments, webhook_events
-from commerce.payment_events import EventParseError, Outcome, PaymentEvent, apply_event
-from commerce.payments import RazorpayGateway, ensure_link
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET
-from tests.fakes.razorpay_stack import place_order
+from gateways.razorpay import RazorpayGateway, ensure_link
+from orders.payment_events import EventParseError, Outcome, PaymentEvent, apply_event
+from orders.store import OrderStatus, payments, webhook_events
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET
+from sandbox.harness.razorpay_stack import place_order
 
 
 @pytest.fixture

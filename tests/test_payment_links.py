@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from commerce.orders import OrderStatus
-from commerce.payments import (
+from gateways.razorpay import (
     GatewayNotConfigured,
     GatewayRejected,
     GatewayUnavailable,
@@ -17,8 +16,9 @@ from commerce.payments import (
     ensure_link,
     link_expiry_minutes,
 )
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
-from tests.fakes.razorpay_stack import CUSTOMER, TOTAL, Line, place_order
+from orders.store import OrderStatus
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
+from sandbox.harness.razorpay_stack import CUSTOMER, TOTAL, Line, place_order
 
 
 @pytest.fixture

@@ -21,16 +21,16 @@ from rasa.core.utils import AvailableEndpoints
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk.endpoint import create_app as create_action_server
 
-import commerce.payments
+import gateways.razorpay
 from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
-from channels.whatsapp_client import WhatsAppClient
-from channels.whatsapp_store import ChannelState
-from commerce.orders import OrderStatus
-from commerce.payments import RazorpayGateway
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
-from tests.fakes.razorpay_stack import CUSTOMER, place_order, run_app, serve
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.store import ChannelState
+from gateways.razorpay import RazorpayGateway
+from orders.store import OrderStatus
+from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
+from sandbox.harness.razorpay_stack import CUSTOMER, place_order, run_app, serve
 
 MODEL = Path(os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz"))
 
@@ -47,7 +47,7 @@ async def razorpay(monkeypatch, sqlite_store):
     monkeypatch.setenv("RAZORPAY_KEY_ID", KEY_ID)
     monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
     monkeypatch.setenv("RAZORPAY_API_BASE_URL", fake.base_url)
-    monkeypatch.setattr(commerce.payments, "_gateway", None)
+    monkeypatch.setattr(gateways.razorpay, "_gateway", None)
     yield fake
     await fake.stop()
 

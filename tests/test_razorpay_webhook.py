@@ -18,13 +18,13 @@ import sqlalchemy as sa
 
 from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
-from channels.whatsapp_client import WhatsAppClient
-from channels.whatsapp_store import ChannelState
-from commerce.orders import OrderStatus, OrderStore, webhook_events
-from commerce.payments import RazorpayGateway, ensure_link
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, sign
-from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.store import ChannelState
+from gateways.razorpay import RazorpayGateway, ensure_link
+from orders.store import OrderStatus, OrderStore, webhook_events
+from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, sign
+from sandbox.harness.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
 
 WEBHOOK = "/webhooks/razorpay/webhook"
 

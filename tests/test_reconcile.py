@@ -15,18 +15,18 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
+from channels.notifier import ConversationNotifier
 from channels.razorpay import RazorpayWebhookInput
-from channels.razorpay_notify import ConversationNotifier
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
-from channels.whatsapp_client import WhatsAppClient
-from channels.whatsapp_store import ChannelState
-from commerce.orders import OrderStatus, orders, utcnow
-from commerce.payment_events import Outcome, PaymentEvent, apply_event
-from commerce.payments import RazorpayGateway, ensure_link
-from commerce.reconcile import RECONCILE_PATH, Reconciler, pass_request, sign
-from tests.fakes.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from tests.fakes.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET
-from tests.fakes.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.store import ChannelState
+from gateways.razorpay import RazorpayGateway, ensure_link
+from orders.payment_events import Outcome, PaymentEvent, apply_event
+from orders.reconcile import RECONCILE_PATH, Reconciler, pass_request, sign
+from orders.store import OrderStatus, orders, utcnow
+from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET
+from sandbox.harness.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ async def test_cli_once_locally_catches_up(store, razorpay, linked):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "commerce.reconcile",
+        "orders.reconcile",
         "--once",
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -19,12 +19,12 @@ import pytest
 
 from channels.razorpay import signature_is_valid as razorpay_signature_is_valid
 from channels.whatsapp import signature_is_valid as whatsapp_signature_is_valid
-from channels.whatsapp_models import WebhookEvent
-from commerce.payment_events import PaymentEvent
+from channels.whatsapp.models import WebhookEvent
+from orders.payment_events import PaymentEvent
 from sandbox import insight
 from sandbox.app import RAZORPAY_PREFIX, build_app
+from sandbox.harness.sandbox_bot import free_port, sandbox_with_bot, serve, settings
 from sandbox.settings import SandboxConfigError, SandboxSettings
-from tests.fakes.sandbox_bot import free_port, sandbox_with_bot, serve, settings
 
 S = settings("http://unused")
 PHONE = "919800000001"

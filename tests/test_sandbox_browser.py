@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.live_stack import MODEL, REPO, SandboxStack, log_tails, sandbox_stack
+from sandbox.harness.live_stack import MODEL, REPO, SandboxStack, log_tails, sandbox_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = REPO / "results"

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from sandbox import mode, runenv
+from sandbox.harness.live_stack import REPO
 from sandbox.mode import CREDENTIALS, Mode, decide
-from tests.fakes.live_stack import REPO
 
 ALL = {name: f"value-{name}" for name in CREDENTIALS}
 

@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from channels.whatsapp_client import GraphApiError, WhatsAppClient
-from commerce.payments import GatewayRejected, RazorpayGateway
+from channels.whatsapp.client import GraphApiError, WhatsAppClient
+from gateways.razorpay import GatewayRejected, RazorpayGateway
 from sandbox.app import GRAPH_PREFIX, JOURNAL, RAZORPAY_PREFIX
+from sandbox.harness.razorpay_stack import place_order
+from sandbox.harness.sandbox_bot import sandbox_with_bot, settings
 from sandbox.razorpay_api import DUPLICATE_REFERENCE
-from tests.fakes.razorpay_stack import place_order
-from tests.fakes.sandbox_bot import sandbox_with_bot, settings
 
 S = settings("http://unused")
 AUTH = "Basic " + base64.b64encode(f"{S.key_id}:{S.key_secret}".encode()).decode()

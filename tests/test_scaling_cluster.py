@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from commerce.orders import orders, webhook_events
-from tests.fakes.live_stack import MODEL, LiveStack, live_stack
-from tests.fakes.services import fresh_database, scratch_redis
-from tests.fakes.whatsapp_meta import message
+from orders.store import orders, webhook_events
+from sandbox.harness.live_stack import MODEL, LiveStack, live_stack
+from sandbox.harness.services import fresh_database, scratch_redis
+from sandbox.harness.whatsapp_meta import message
 from tests.test_end_to_end import contains, text_of
 
 pytestmark = pytest.mark.skipif(

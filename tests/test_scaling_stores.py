@@ -25,16 +25,17 @@ from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from commerce.cluster_lock import (
+from orders.reconcile import PassSkipped, Reconciler
+from orders.store import REPO_ROOT, OrderStore
+from sandbox.harness.services import fresh_database, scratch_redis
+from server import stores
+from server.cluster_lock import (
     LocalLock,
     PostgresAdvisoryLock,
     RedisLock,
     advisory_key,
     for_engine,
 )
-from commerce.orders import REPO_ROOT, OrderStore
-from commerce.reconcile import PassSkipped, Reconciler
-from server import stores
 from server.stores import (
     DEFAULT_TRACKER_STORE_URL,
     LockStore,
@@ -44,7 +45,6 @@ from server.stores import (
     cluster_problems,
     tracker_store_url,
 )
-from tests.fakes.services import fresh_database, scratch_redis
 
 ENV = ("TRACKER_STORE_URL", "DATABASE_URL", "REDIS_URL", "SANIC_WORKERS")
 PG = "postgresql://shop:secret@db.internal:5432/shop"
@@ -312,7 +312,7 @@ def test_the_reconcilers_lock_follows_the_order_store(tmp_path, monkeypatch, pos
     postgres = sa.create_engine(postgres_url)
     assert isinstance(for_engine(postgres), PostgresAdvisoryLock)  # even with Redis set
     postgres.dispose()
-    assert advisory_key("commerce.reconcile") == advisory_key("commerce.reconcile")
+    assert advisory_key("orders.reconcile") == advisory_key("orders.reconcile")
 
 
 async def test_a_postgresql_advisory_lock_has_one_holder(postgres_url):
@@ -334,7 +334,7 @@ async def test_a_dead_holders_advisory_lock_is_free_at_once(postgres_url):
     holder = subprocess.Popen(  # noqa: ASYNC220 (a second process is the point)
         [sys.executable, "-c", (
             "import sqlalchemy as sa, sys, time\n"
-            "from commerce.cluster_lock import advisory_key\n"
+            "from server.cluster_lock import advisory_key\n"
             f"e = sa.create_engine({postgres_url!r}, future=True)\n"
             "c = e.connect()\n"
             "c.execute(sa.text('SELECT pg_advisory_lock(:k)'), {'k': advisory_key('dead')})\n"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from commerce.orders import OrderStatus
-from commerce.reconcile import Reconciler
-from commerce.shopify import (
+from gateways.shopify import (
     ShopifyClient,
     ShopifyRejected,
     ShopifyUnavailable,
     payment_tag,
     sync_paid_order,
 )
-from tests.fakes.razorpay_stack import TOTAL, place_order
-from tests.fakes.shopify_api import API_VERSION, DOMAIN, TOKEN, FakeShopify
+from orders.reconcile import Reconciler
+from orders.store import OrderStatus
+from sandbox.harness.razorpay_stack import TOTAL, place_order
+from sandbox.harness.shopify_api import API_VERSION, DOMAIN, TOKEN, FakeShopify
 
 
 @pytest.fixture

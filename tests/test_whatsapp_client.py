@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from channels.whatsapp_client import GraphApiError, WhatsAppClient
-from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from channels.whatsapp.client import GraphApiError, WhatsAppClient
+from sandbox.harness.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi
 
 CUSTOMER = "919876543210"
 

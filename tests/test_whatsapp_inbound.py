@@ -8,11 +8,11 @@ import asyncio
 import pytest
 
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
-from channels.whatsapp_client import WhatsAppClient
-from channels.whatsapp_store import ChannelState
-from tests.fakes import whatsapp_meta as meta
-from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN
-from tests.fakes.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.store import ChannelState
+from sandbox.harness import whatsapp_meta as meta
+from sandbox.harness.graph_api import PHONE_NUMBER_ID, TOKEN
+from sandbox.harness.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from channels.whatsapp_models import WebhookEvent, WebhookParseError
-from tests.fakes import whatsapp_meta as meta
+from channels.whatsapp.models import WebhookEvent, WebhookParseError
+from sandbox.harness import whatsapp_meta as meta
 
 
 def only_message(payload):

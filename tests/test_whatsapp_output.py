@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from channels.whatsapp import WhatsAppOutput
-from channels.whatsapp_client import WhatsAppClient
-from channels.whatsapp_store import ChannelState
-from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.store import ChannelState
+from sandbox.harness.graph_api import PHONE_NUMBER_ID, TOKEN
 
 CUSTOMER = "919876543210"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.whatsapp_render import (
+from channels.whatsapp.render import (
     TOKEN_PREFIX,
     cut,
     render_buttons,
@@ -17,7 +17,7 @@ from channels.whatsapp_render import (
     render_text,
     split_text,
 )
-from tests.fakes.graph_api import validate
+from sandbox.harness.graph_api import validate
 
 
 def valid(rendered):

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from channels.whatsapp_store import ChannelState, MemoryStore, RedisStore
-from tests.fakes.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
+from channels.whatsapp.store import ChannelState, MemoryStore, RedisStore
+from sandbox.harness.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["memory", "redis"])

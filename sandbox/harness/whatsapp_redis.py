@@ -1,6 +1,6 @@
 """A real Redis for the channel's shared state, or a skip that says why.
 
-Import the fixture into a test module: `from tests.fakes.whatsapp_redis import
+Import the fixture into a test module: `from sandbox.harness.whatsapp_redis import
 redis_state_factory`. Keys live under a per-test prefix and are removed afterwards.
 """
 
@@ -12,7 +12,7 @@ import uuid
 import pytest
 import redis.asyncio as redis
 
-from channels.whatsapp_store import ChannelState, RedisStore
+from channels.whatsapp.store import ChannelState, RedisStore
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -30,7 +30,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sanic import Sanic
 
 from actions.payments import ActionPaymentFailed, ActionPaymentLinkExpired, ActionPaymentReceived
-from commerce.orders import Order, OrderStore
+from orders.store import Order, OrderStore
 
 CUSTOMER = "919812345678"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from commerce.orders import Order, OrderStatus, OrderStore
+from orders.store import Order, OrderStatus, OrderStore
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 logger = logging.getLogger(__name__)
 
-RECONCILER_LOCK = "commerce.reconcile"
+RECONCILER_LOCK = "orders.reconcile"
 POLL_SECONDS = 0.5
 REDIS_LEASE_SECONDS = 60.0
 

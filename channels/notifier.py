@@ -17,8 +17,8 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel
 
 from channels.whatsapp import WhatsAppOutput
-from commerce.orders import OrderStore
-from commerce.payment_events import Applied, Outcome
+from orders.payment_events import Applied, Outcome
+from orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 import yaml
 
 from sandbox import mode, runenv
-from tests.fakes import graph_api, razorpay_api, whatsapp_meta
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.razorpay_api import FakeRazorpay
+from sandbox.harness import graph_api, razorpay_api, whatsapp_meta
+from sandbox.harness.graph_api import FakeGraphApi
+from sandbox.harness.razorpay_api import FakeRazorpay
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "checkout.tar.gz"

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from channels.whatsapp_models import InboundMessage, Interactive, Location
-from channels.whatsapp_render import TOKEN_PREFIX
-from channels.whatsapp_store import ChannelState
+from channels.whatsapp.models import InboundMessage, Interactive, Location
+from channels.whatsapp.render import TOKEN_PREFIX
+from channels.whatsapp.store import ChannelState
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ One pass:
 It runs every RECONCILE_INTERVAL_SECONDS inside the Rasa server (started by the
 Razorpay channel), where it can reach conversations. With several Rasa servers (or
 Sanic workers) each runs it, and a pass first takes a lock they all share
-(`commerce.cluster_lock`): passes never overlap anywhere. `python -m commerce.reconcile
+(`server.cluster_lock`): passes never overlap anywhere. `python -m orders.reconcile
 --once` asks that server for a pass, or, when no server answers, does steps 1 and 3
 itself and leaves the confirmations to the server's next pass.
 """
@@ -35,8 +35,10 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
-from commerce.cluster_lock import ClusterLock, LocalLock, for_engine
-from commerce.orders import (
+from gateways.razorpay import PaymentGatewayError, PaymentLink, RazorpayGateway
+from gateways.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from orders.payment_events import Applied, Outcome, PaymentEvent, apply_event
+from orders.store import (
     PAYABLE_STATUSES,
     Order,
     OrderStatus,
@@ -45,9 +47,7 @@ from commerce.orders import (
     orders,
     utcnow,
 )
-from commerce.payment_events import Applied, Outcome, PaymentEvent, apply_event
-from commerce.payments import PaymentGatewayError, PaymentLink, RazorpayGateway
-from commerce.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from server.cluster_lock import ClusterLock, LocalLock, for_engine
 
 logger = logging.getLogger(__name__)
 

@@ -28,18 +28,18 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.whatsapp_client import GraphApiError, WhatsAppClient
-from channels.whatsapp_dispatch import PerSenderQueues
-from channels.whatsapp_inbound import to_rasa_input
-from channels.whatsapp_models import InboundMessage, WebhookEvent, WebhookParseError
-from channels.whatsapp_render import (
+from channels.whatsapp.client import GraphApiError, WhatsAppClient
+from channels.whatsapp.dispatch import PerSenderQueues
+from channels.whatsapp.inbound import to_rasa_input
+from channels.whatsapp.models import InboundMessage, WebhookEvent, WebhookParseError
+from channels.whatsapp.render import (
     Rendered,
     render_buttons,
     render_custom,
     render_image,
     render_text,
 )
-from channels.whatsapp_store import ChannelState
+from channels.whatsapp.store import ChannelState
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import razorpay
 import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError
 
-from commerce.orders import Order, OrderStatus, OrderStore
+from orders.store import Order, OrderStatus, OrderStore
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from commerce.orders import (
+from orders.store import (
     PAYABLE_STATUSES,
     OrderStatus,
     OrderStore,
