@@ -73,7 +73,7 @@ nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-inten
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
-	$(BIN)/python -m orders.reconcile --once
+	$(BIN)/python -m server.reconcile_cli --once
 
 bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/webhook_bench.py

@@ -1,8 +1,8 @@
 """Payment actions: send the Razorpay link, and tell the customer what the webhook learnt.
 
 action_send_payment_link runs after action_place_order and on "pay now"; the other
-three run on the EXTERNAL_ intents the Razorpay channel injects, with the order number
-as an entity.
+three run on the EXTERNAL_ intents that `channels.notifier` injects, with the order
+number as an entity, and only word the message: the notifier sends it.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, item_lines, items_phrase, store
 from commerce.money import format_inr
-from gateways.razorpay import (
-    GatewayUnavailable,
-    OrderAlreadyPaid,
-    PaymentGatewayError,
-    ensure_link,
-    get_gateway,
-)
+from gateways.razorpay import GatewayUnavailable, PaymentGatewayError, get_gateway
+from orders.payment_links import OrderAlreadyPaid, ensure_link
 from orders.store import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -133,11 +128,11 @@ class ActionPaymentReceived(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = await customers_order(tracker)
+        # Words only: the notifier that triggered this turn sends the message and
+        # records it as sent once WhatsApp accepted it.
         if order is None or order.status is not OrderStatus.PAID:
             return []
-        # Recorded before sending, as a compare-and-set: of a webhook redelivery and a
-        # reconciler pass reaching this together, only one confirms.
-        if not await store().mark_confirmation_sent(order.number):
+        if order.confirmation_sent_at is not None:
             return []
         dispatcher.utter_message(
             text=f"✅ *Payment successful!*\nOrder *#{order.number}* · "

@@ -1,90 +1,83 @@
-"""Telling the customer about a payment: an EXTERNAL_ intent injected into their conversation.
+"""Telling a customer about a payment: the one sender of payment notices.
 
-Done the way Rasa's own `/conversations/<id>/trigger_intent` route does it (tracker
-lock, session update, domain check), with the reply going out through the channel the
-customer last wrote on. The confirmation action records the confirmation before it
-is sent; when the WhatsApp send then fails for good, the record is taken back so
-that the reconciler sends it again.
+`orders.payment_events` (or the reconciler, for a confirmation never sent) decides that
+the customer is to be told; this module tells them. Under the conversation's lock it
+checks that a confirmation is still due, injects the outcome's EXTERNAL_ intent the way
+Rasa's `/conversations/<id>/trigger_intent` route does (a rule runs the action that
+words the message), sends what that turn said through the channel the customer last
+wrote on, and records a confirmation as sent once the channel accepted it. A send that
+fails leaves it unrecorded, and the reconciler's next pass tries again.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel
+from rasa.core.channels.channel import InputChannel, OutputChannel
 
-from channels.whatsapp import WhatsAppOutput
+from channels.delivery import DeliveryFailed, ReportingOutputChannel
 from orders.payment_events import Applied, Outcome
 from orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
 
-CONFIRMATION_INTENT = "EXTERNAL_payment_received"
+# The customer's output channel for a channel name, or None (rasa shell, REST, tests:
+# channels that cannot push a message outside a turn).
+OutputResolver = Callable[[str | None], OutputChannel | None]
 
 
-class _WatchedClient:
-    """Delegates to the WhatsApp client and remembers whether a send failed for good.
+def channel_outputs(input_channels: Callable[[], list[InputChannel]]) -> OutputResolver:
+    """Resolves a channel name among the server's input channels (Rasa's
+    `app.ctx.input_channels`), without knowing which channels there are."""
 
-    WhatsAppOutput logs a failed send and carries on (right for a live turn); here we
-    need to know, to take the confirmation record back.
-    """
+    def resolve(name: str | None) -> OutputChannel | None:
+        channel = next((c for c in input_channels() if c.name() == name), None)
+        return channel.get_output_channel() if channel is not None else None
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.failed = False
-
-    async def send(self, to: str, message: dict[str, Any]) -> Any:
-        try:
-            return await self._client.send(to, message)
-        except Exception:
-            self.failed = True
-            raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    return resolve
 
 
-def output_for(
-    input_channels: list[InputChannel], channel_name: str | None
-) -> tuple[OutputChannel, Callable[[], bool]]:
-    """The output channel for a conversation last seen on `channel_name`, and a probe
-    telling afterwards whether a message failed to go out."""
-    if channel_name == WhatsAppOutput.name():
-        whatsapp = next((c for c in input_channels if c.name() == channel_name), None)
-        output = whatsapp.get_output_channel() if whatsapp is not None else None
-        if isinstance(output, WhatsAppOutput):
-            watched = _WatchedClient(output.client)
-            return WhatsAppOutput(watched, output.state), lambda: watched.failed  # type: ignore[arg-type]
-    # rasa shell, REST, tests: nobody to push to, so the messages are logged.
-    return _LoggingOutputChannel(), lambda: False
+class _TurnMessages(OutputChannel):
+    """Keeps what a triggered turn says, to be sent once the turn is over."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        self.messages.append(dict(message))
 
 
-class _LoggingOutputChannel(CollectingOutputChannel):
-    async def _persist_message(self, message: dict[str, Any]) -> None:
-        await super()._persist_message(message)
-        logger.info(
-            "Message for %s (no push channel): %s", message.get("recipient_id"), message.get("text")
-        )
+@functools.cache
+def _turn_messages_named(channel_name: str) -> type[_TurnMessages]:
+    # Named after the customer's channel: the injected intent is then recorded as on
+    # that channel (so the next notice finds it again), and responses are chosen for it.
+    return type(
+        f"TurnMessages[{channel_name}]",
+        (_TurnMessages,),
+        {"name": classmethod(lambda cls: channel_name)},
+    )
 
 
 class ConversationNotifier:
-    """Injects the intent that matches a payment outcome into the customer's conversation."""
+    """Runs the intent that matches a payment outcome in the customer's conversation, and
+    sends what it said."""
 
     def __init__(
         self,
         agent: Callable[[], Agent | None],
-        input_channels: Callable[[], list[InputChannel]],
+        outputs: OutputResolver,
         store: OrderStore,
     ) -> None:
         self._agent = agent
-        self._input_channels = input_channels
+        self._outputs = outputs
         self._store = store
 
     async def notify(self, applied: Applied) -> bool:
-        """Run the outcome's intent in the conversation; False when it could not be run."""
+        """Tell the customer about `applied`; False when they could not be told (yet)."""
         intent = applied.notify_intent
         if intent is None or applied.order_number is None or not applied.customer_id:
             return True
@@ -106,34 +99,42 @@ class ConversationNotifier:
             )
             return False
         sender = applied.customer_id
+        confirming = applied.outcome is Outcome.PAID
+        # The lock makes "still due?" and "recorded as sent" one step: a webhook's
+        # notice and a reconciler pass for the same order cannot both confirm.
         async with agent.lock_store.lock(sender):
             order = await self._store.get(applied.order_number)
             if order is None:
                 return False
-            if applied.outcome is Outcome.PAID and order.confirmation_sent_at is not None:
-                return True  # told already: the lock makes this check race-free
-            known = await agent.processor.get_tracker(sender)
-            output, failed = output_for(self._input_channels(), known.get_latest_input_channel())
-            tracker = await agent.processor.fetch_tracker_and_update_session(sender, output)
+            if confirming and order.confirmation_sent_at is not None:
+                return True
+            channel_name = (await agent.processor.get_tracker(sender)).get_latest_input_channel()
+            turn = _turn_messages_named(channel_name or "")()
+            tracker = await agent.processor.fetch_tracker_and_update_session(sender, turn)
             await agent.trigger_intent(
                 intent_name=intent,
                 entities=[{"entity": "order_number", "value": str(applied.order_number)}],
-                output_channel=output,
+                output_channel=turn,
                 tracker=tracker,
             )
-            if intent == CONFIRMATION_INTENT and failed():
-                return not await self._take_back_confirmation(applied.order_number)
+            if not await self._send(sender, channel_name, turn.messages):
+                return False
+            if confirming and turn.messages:
+                await self._store.mark_confirmation_sent(applied.order_number)
         return True
 
-    async def _take_back_confirmation(self, number: int) -> bool:
-        order = await self._store.get(number)
-        if order is None or order.confirmation_sent_at is None:
-            return False
-        released = await self._store.release_confirmation(number, order.confirmation_sent_at)
-        if released:
-            logger.warning(
-                "Confirmation for order #%s could not be delivered; the "
-                "reconciler will send it again",
-                number,
-            )
-        return released
+    async def _send(self, recipient: str, channel_name: str | None, messages: list[dict]) -> bool:
+        output = self._outputs(channel_name)
+        for message in messages:
+            if output is None:
+                logger.info("Message for %s (no push channel): %s", recipient, message.get("text"))
+                continue
+            if not isinstance(output, ReportingOutputChannel):
+                await output.send_response(recipient, dict(message))
+                continue
+            try:
+                await output.deliver(recipient, message)
+            except DeliveryFailed as exc:
+                logger.warning("Payment notice not delivered (%s); the reconciler retries", exc)
+                return False
+        return True

@@ -5,11 +5,12 @@ from the environment). Routes, under /webhooks/razorpay/:
 
 - GET  /           health
 - POST /webhook    Razorpay events, signed with X-Razorpay-Signature
-- POST /reconcile  a reconciler pass, asked for by `python -m orders.reconcile --once`
-                   (signed the same way with the webhook secret)
+- POST /reconcile  a reconciler pass, asked for by `make reconcile`
+                   (`Authorization: Bearer $RECONCILE_TOKEN`; closed without it)
 
-A webhook is verified, recorded and applied in one transaction, answered at once
-(Razorpay counts answers after 5 s as failures), and the customer is told afterwards.
+A webhook is verified, then applied and recorded once (`orders.payment_events`),
+answered at once (Razorpay counts answers after 5 s as failures), and the customer is
+told afterwards by `channels.notifier`, through whichever channel they last wrote on.
 The blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -32,11 +34,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.notifier import ConversationNotifier
+from channels.notifier import ConversationNotifier, channel_outputs
 from gateways.razorpay import PaymentGatewayError, RazorpayGateway
-from gateways.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from gateways.shopify import ShopifyClient, ShopifyError
 from orders.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
-from orders.reconcile import PassSkipped, Reconciler, interval_seconds, pass_request_is_fresh
+from orders.reconcile import PassSkipped, Reconciler, interval_seconds
+from orders.shopify_sync import sync_paid_order
 from orders.store import OrderStore, get_store
 from server.cluster_lock import for_engine
 
@@ -85,6 +88,7 @@ class RazorpayWebhookInput(InputChannel):
         gateway: RazorpayGateway | None = None,
         shopify: ShopifyClient | None = None,
         reconcile_interval: float | None = None,
+        reconcile_token: str | None = None,
     ) -> None:
         # The current secret first, then the previous one during a rotation: retries of
         # older events still carry the old signature.
@@ -93,6 +97,11 @@ class RazorpayWebhookInput(InputChannel):
         self.gateway = gateway
         self.shopify = shopify
         self.reconcile_interval = reconcile_interval or interval_seconds()
+        self.reconcile_token = reconcile_token
+        # Made when the server starts (they need its agent and channels).
+        self.notifier: ConversationNotifier | None = None
+        self.reconciler: Reconciler | None = None
+        self._reconciling: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         if not self.secrets:
             logger.error(NO_SECRET)
@@ -124,11 +133,11 @@ class RazorpayWebhookInput(InputChannel):
             ],
             gateway=gateway,
             shopify=ShopifyClient.from_env(),
+            reconcile_token=os.environ.get("RECONCILE_TOKEN") or None,
         )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         razorpay = Blueprint("razorpay_webhook", __name__)
-        state: dict[str, Any] = {}
 
         @razorpay.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -138,7 +147,8 @@ class RazorpayWebhookInput(InputChannel):
                     "signature_check": "on" if self.secrets else "refusing webhooks",
                     "link_fetching": self.gateway is not None,
                     "shopify_sync": self.shopify is not None,
-                    "reconciler_running": "task" in state and not state["task"].done(),
+                    "reconciler_running": self._reconciling is not None
+                    and not self._reconciling.done(),
                 }
             )
 
@@ -160,39 +170,35 @@ class RazorpayWebhookInput(InputChannel):
                 # Ours and transient: a 5xx makes Razorpay deliver it again later.
                 logger.exception("Razorpay event %s not applied (database)", event.event_id)
                 return _error(503, "temporarily unable to record the event; retry later")
-            self._after_response(state["notifier"], applied)
+            self._after_response(applied)
             return response.json({"status": "ok", "outcome": applied.outcome.value})
 
         @razorpay.route("/reconcile", methods=["POST"])
         async def reconcile(request: Request) -> HTTPResponse:
-            refused = self._refusal(request)
-            if refused is not None:
-                return refused
+            if not self.reconcile_token:
+                return _error(503, "RECONCILE_TOKEN is not set: reconcile requests are refused")
+            if not token_is_valid(request.headers.get("Authorization"), self.reconcile_token):
+                logger.warning("Reconcile request without a valid token from %s", request.ip)
+                return _error(403, "missing or invalid bearer token")
+            assert self.reconciler is not None
             try:
-                fresh = pass_request_is_fresh(json.loads(request.body))
-            except ValueError:
-                fresh = False
-            if not fresh:
-                return _error(400, "stale or malformed reconcile request")
-            try:
-                report = await state["reconciler"].run_once()
+                report = await self.reconciler.run_once()
             except PassSkipped as exc:  # another server's pass went on for too long
                 return _error(503, f"{exc}; retry later")
             return response.json(report.as_dict())
 
         @razorpay.listener("before_server_start")
         async def prepare(app: Sanic, _loop: Any) -> None:
-            notifier = ConversationNotifier(
+            self.notifier = ConversationNotifier(
                 lambda: getattr(app.ctx, "agent", None),
-                lambda: getattr(app.ctx, "input_channels", None) or [],
+                channel_outputs(lambda: getattr(app.ctx, "input_channels", None) or []),
                 self.store,
             )
-            state["notifier"] = notifier
             # One pass at a time across every Rasa server and worker (server.cluster_lock).
-            state["reconciler"] = Reconciler(
+            self.reconciler = Reconciler(
                 self.store,
                 self.gateway,
-                notifier.notify,
+                self.notifier.notify,
                 self.shopify,
                 self.reconcile_interval,
                 lock=for_engine(self.store.engine),
@@ -200,25 +206,26 @@ class RazorpayWebhookInput(InputChannel):
 
         @razorpay.listener("after_server_start")
         async def start(*_: Any) -> None:
-            state["task"] = asyncio.create_task(state["reconciler"].run_forever())
+            assert self.reconciler is not None
+            self._reconciling = asyncio.create_task(self.reconciler.run_forever())
             logger.info(
                 "Razorpay webhook ready (signature check %s); reconciling every %.0fs, "
                 "one pass at a time (%s lock)",
                 "on" if self.secrets else "OFF: refusing webhooks",
                 self.reconcile_interval,
-                state["reconciler"].lock.backend,
+                self.reconciler.lock.backend,
             )
 
         @razorpay.listener("before_server_stop")
         async def stop(*_: Any) -> None:
-            if "task" in state:
-                state["task"].cancel()
+            if self._reconciling is not None:
+                self._reconciling.cancel()
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
-            if "task" in state:
-                await asyncio.wait([state["task"]], timeout=SHUTDOWN_GRACE_SECONDS)
-            if "reconciler" in state:
-                await state["reconciler"].lock.close()
+            if self._reconciling is not None:
+                await asyncio.wait([self._reconciling], timeout=SHUTDOWN_GRACE_SECONDS)
+            if self.reconciler is not None:
+                await self.reconciler.lock.close()
 
         return razorpay
 
@@ -237,17 +244,18 @@ class RazorpayWebhookInput(InputChannel):
             return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
         return None
 
-    def _after_response(self, notifier: ConversationNotifier, applied: Applied) -> None:
+    def _after_response(self, applied: Applied) -> None:
         # Slow work (the conversation, WhatsApp, Shopify) runs after the 2xx is sent.
         if applied.notify_intent is None:
             return
-        task = asyncio.create_task(self._follow_up(notifier, applied))
+        task = asyncio.create_task(self._follow_up(applied))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _follow_up(self, notifier: ConversationNotifier, applied: Applied) -> None:
+    async def _follow_up(self, applied: Applied) -> None:
+        assert self.notifier is not None
         try:
-            await notifier.notify(applied)
+            await self.notifier.notify(applied)
         except Exception:
             # The reconciler re-sends unrecorded confirmations; failures just get logged.
             logger.exception(
@@ -262,6 +270,14 @@ class RazorpayWebhookInput(InputChannel):
                     applied.order_number,
                     exc,
                 )
+
+
+def token_is_valid(header: str | None, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "ignore"), token.encode()
+    )
 
 
 def _event_id(request: Request) -> str:

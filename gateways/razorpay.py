@@ -1,4 +1,4 @@
-"""Razorpay Payment Links: create, recover, fetch, and make sure an order has a payable link.
+"""Razorpay Payment Links: create (recovering a link an earlier attempt made), find, fetch, cancel.
 
 The razorpay SDK is blocking (requests), so every call runs in a worker thread with a
 timeout. Its errors are turned into two kinds the conversation can explain plainly:
@@ -12,14 +12,14 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import razorpay
 import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError
 
-from orders.store import Order, OrderStatus, OrderStore
+from gateways.razorpay_payloads import PaymentLink
+from orders.store import Order
 
 logger = logging.getLogger(__name__)
 
@@ -47,36 +47,6 @@ class GatewayNotConfigured(GatewayRejected):
     """RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET are not set."""
 
 
-class OrderAlreadyPaid(Exception):
-    """The order needs no payment link: it is paid."""
-
-
-@dataclass(frozen=True)
-class PaymentLink:
-    id: str
-    short_url: str
-    status: str
-    reference_id: str
-    amount: int
-    amount_paid: int
-    currency: str
-    payments: tuple[dict[str, Any], ...] = ()
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> PaymentLink:
-        return cls(
-            id=str(data["id"]),
-            short_url=str(data.get("short_url") or ""),
-            status=str(data.get("status") or ""),
-            reference_id=str(data.get("reference_id") or ""),
-            amount=int(data.get("amount") or 0),
-            amount_paid=int(data.get("amount_paid") or 0),
-            currency=str(data.get("currency") or "INR"),
-            # Razorpay sends null until someone pays.
-            payments=tuple(data.get("payments") or ()),
-        )
-
-
 def link_expiry_minutes() -> int:
     raw = os.environ.get("RAZORPAY_LINK_EXPIRY_MINUTES", "")
     try:
@@ -89,17 +59,6 @@ def link_expiry_minutes() -> int:
         )
         minutes = DEFAULT_LINK_EXPIRY_MINUTES
     return max(minutes, MIN_LINK_EXPIRY_MINUTES)
-
-
-def reference_for(order: Order) -> str:
-    """The reference_id of the order's current link: the number, then number-attempt."""
-    if order.payment_reference:
-        return order.payment_reference
-    return (
-        str(order.number)
-        if order.payment_attempt == 0
-        else f"{order.number}-{order.payment_attempt}"
-    )
 
 
 class RazorpayGateway:
@@ -224,51 +183,3 @@ def get_gateway() -> RazorpayGateway:
     if _gateway is None:
         _gateway = RazorpayGateway.from_env()
     return _gateway
-
-
-async def ensure_link(store: OrderStore, gateway: RazorpayGateway, order: Order) -> Order:
-    """Return the order with a payable link, creating one only when it has none.
-
-    While the stored link can still be paid it is re-used as it is (asking again never
-    makes a second link). After it expired or was cancelled the order reopens with the
-    next attempt's reference and gets a fresh link.
-    """
-    if order.status is OrderStatus.PAID:
-        raise OrderAlreadyPaid(f"Order #{order.number} is already paid")
-    if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
-        order = await _reopen(store, order)
-    if order.payment_link_id and order.payment_link_url:
-        return order
-
-    reference = reference_for(order)
-    link = await gateway.create_link(order, reference)
-    await store.update(
-        order.number,
-        payment_reference=reference,
-        payment_link_id=link.id,
-        payment_link_url=link.short_url,
-        payment_link_status=link.status,
-    )
-    stored = await store.get(order.number)
-    assert stored is not None
-    return stored
-
-
-async def _reopen(store: OrderStore, order: Order) -> Order:
-    attempt = order.payment_attempt + 1
-    # Compare-and-set: of two taps at once one reopens the order; the other finds it
-    # pending already and goes on with that attempt (same reference, so the same link).
-    await store.transition(
-        order.number,
-        OrderStatus.PENDING_PAYMENT,
-        payment_attempt=attempt,
-        payment_reference=f"{order.number}-{attempt}",
-        payment_link_id=None,
-        payment_link_url=None,
-        payment_link_status=None,
-    )
-    reopened = await store.get(order.number)
-    assert reopened is not None
-    if reopened.status is OrderStatus.PAID:
-        raise OrderAlreadyPaid(f"Order #{order.number} is already paid")
-    return reopened

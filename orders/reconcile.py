@@ -11,43 +11,28 @@ One pass:
 It runs every RECONCILE_INTERVAL_SECONDS inside the Rasa server (started by the
 Razorpay channel), where it can reach conversations. With several Rasa servers (or
 Sanic workers) each runs it, and a pass first takes a lock they all share
-(`server.cluster_lock`): passes never overlap anywhere. `python -m orders.reconcile
---once` asks that server for a pass, or, when no server answers, does steps 1 and 3
-itself and leaves the confirmations to the server's next pass.
+(`server.cluster_lock`): passes never overlap anywhere. `make reconcile`
+(`server.reconcile_cli`) asks a server for a pass, or runs one without confirmations.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import hashlib
-import hmac
-import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
-import sqlalchemy as sa
-
-from gateways.razorpay import PaymentGatewayError, PaymentLink, RazorpayGateway
-from gateways.shopify import ShopifyClient, ShopifyError, sync_paid_order
+from gateways.razorpay import PaymentGatewayError, RazorpayGateway
+from gateways.razorpay_payloads import PaymentLink, RazorpayPayment
+from gateways.shopify import ShopifyClient, ShopifyError
 from orders.payment_events import Applied, Outcome, PaymentEvent, apply_event
-from orders.store import (
-    PAYABLE_STATUSES,
-    Order,
-    OrderStatus,
-    OrderStore,
-    get_store,
-    orders,
-    utcnow,
-)
-from server.cluster_lock import ClusterLock, LocalLock, for_engine
+from orders.shopify_sync import sync_paid_order
+from orders.store import Order, OrderStore
+from server.cluster_lock import ClusterLock, LocalLock
 
 logger = logging.getLogger(__name__)
 
@@ -79,36 +64,23 @@ def interval_seconds() -> float:
 
 def link_events(order: Order, link: PaymentLink) -> list[PaymentEvent]:
     """What a fetched link says, as the webhook events Razorpay would have sent."""
-    entity = {
-        "id": link.id,
-        "status": link.status,
-        "reference_id": link.reference_id,
-        "amount": link.amount,
-        "amount_paid": link.amount_paid,
-        "currency": link.currency,
-        "notes": {"order_number": str(order.number)},
-    }
+    # The link as the webhook would carry it, with the order we noted on it.
+    link = replace(link, noted_order_number=order.number)
 
-    def event(name: str, suffix: str, payment: dict[str, Any] | None = None) -> PaymentEvent:
+    def event(name: str, suffix: str, payment: RazorpayPayment | None = None) -> PaymentEvent:
         # Deterministic ids: a second pass over the same state is a duplicate.
-        return PaymentEvent(f"reconcile:{link.id}:{suffix}", name, entity, payment or {})
+        return PaymentEvent(f"reconcile:{link.id}:{suffix}", name, link, payment)
 
     if link.status in ("paid", "partially_paid"):
         name = "payment_link.paid" if link.status == "paid" else "payment_link.partially_paid"
         return [
             event(
                 name,
-                f"{link.status}:{p['payment_id']}",
-                {
-                    "id": p["payment_id"],
-                    "amount": p.get("amount"),
-                    "currency": link.currency,
-                    "method": p.get("method"),
-                    "status": p.get("status"),
-                },
+                f"{link.status}:{p.payment_id}",
+                RazorpayPayment(p.payment_id, p.amount, link.currency, p.method, p.status),
             )
             for p in link.payments
-            if p.get("payment_id") and p.get("status") == "captured"
+            if p.status == "captured"
         ] or [event(name, link.status)]
     if link.status in ("expired", "cancelled"):
         return [event(f"payment_link.{link.status}", link.status)]
@@ -202,7 +174,7 @@ class Reconciler:
 
     async def _catch_up(self, report: PassReport) -> None:
         assert self.gateway is not None
-        for order in await self._orders(_stale_pending_query()):
+        for order in await self.store.stale_pending(PENDING_GRACE, BATCH_SIZE):
             # An abandoned link is asked about less and less often (up to hourly).
             if not self._fetch_backoff.due(order.number):
                 continue
@@ -221,7 +193,9 @@ class Reconciler:
                 await self._tell(applied)
 
     async def _confirm(self, report: PassReport) -> None:
-        unconfirmed = await self._orders(_unconfirmed_query())
+        unconfirmed = await self.store.unconfirmed_paid(
+            CONFIRMATION_GRACE, CONFIRMATION_WINDOW, BATCH_SIZE
+        )
         report.awaiting_confirmation = len(unconfirmed)
         if self.notify is None:
             return
@@ -251,7 +225,7 @@ class Reconciler:
 
     async def _sync_shopify(self, report: PassReport) -> None:
         assert self.shopify is not None
-        for order in await self._orders(_shopify_query()):
+        for order in await self.store.paid_without_shopify(BATCH_SIZE):
             if not self._shopify_backoff.due(order.number):
                 continue
             try:
@@ -262,141 +236,3 @@ class Reconciler:
                 continue
             self._shopify_backoff.succeeded(order.number)
             report.shopify += 1
-
-    async def _orders(self, query: sa.sql.Select) -> list[Order]:
-        numbers = await asyncio.to_thread(self._numbers, query)
-        found = [await self.store.get(number) for number in numbers]
-        return [order for order in found if order is not None]
-
-    def _numbers(self, query: sa.sql.Select) -> list[int]:
-        with self.store.engine.connect() as conn:
-            return list(conn.execute(query.limit(BATCH_SIZE)).scalars())
-
-
-def _stale_pending_query() -> sa.sql.Select:
-    return (
-        sa.select(orders.c.number)
-        .where(orders.c.status.in_([status.value for status in PAYABLE_STATUSES]))
-        .where(orders.c.payment_link_id.isnot(None))
-        .where(orders.c.updated_at < utcnow() - PENDING_GRACE)
-        .order_by(orders.c.updated_at)
-    )
-
-
-def _unconfirmed_query() -> sa.sql.Select:
-    now = utcnow()
-    return (
-        sa.select(orders.c.number)
-        .where(orders.c.status == OrderStatus.PAID.value)
-        .where(orders.c.confirmation_sent_at.is_(None))
-        .where(orders.c.paid_at < now - CONFIRMATION_GRACE)
-        .where(orders.c.paid_at > now - CONFIRMATION_WINDOW)
-        .order_by(orders.c.paid_at)
-    )
-
-
-def _shopify_query() -> sa.sql.Select:
-    return (
-        sa.select(orders.c.number)
-        .where(orders.c.status == OrderStatus.PAID.value)
-        .where(orders.c.shopify_order_id.is_(None))
-        .order_by(orders.c.paid_at)
-    )
-
-
-# -- asking the running server for a pass ----------------------------------------------
-
-RECONCILE_PATH = "/webhooks/razorpay/reconcile"
-REQUEST_MAX_AGE_SECONDS = 300
-
-
-def sign(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def pass_request(secret: str) -> tuple[bytes, dict[str, str]]:
-    """A request for a pass, signed like a Razorpay webhook with the webhook secret."""
-    body = json.dumps({"reconcile": True, "requested_at": int(time.time())}).encode()
-    return body, {"X-Razorpay-Signature": sign(body, secret), "Content-Type": "application/json"}
-
-
-def pass_request_is_fresh(body: Any) -> bool:
-    # Replaying a captured request only triggers a harmless pass, but not forever.
-    requested = body.get("requested_at") if isinstance(body, dict) else None
-    return isinstance(requested, int) and abs(time.time() - requested) < REQUEST_MAX_AGE_SECONDS
-
-
-async def request_server_pass(server_url: str, secret: str) -> dict[str, Any] | None:
-    body, headers = pass_request(secret)
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            async with session.post(
-                server_url.rstrip("/") + RECONCILE_PATH, data=body, headers=headers
-            ) as resp:
-                if resp.status != 200:
-                    logger.warning(
-                        "Rasa server refused the reconcile request: HTTP %s", resp.status
-                    )
-                    return None
-                return await resp.json()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        logger.info("No Rasa server at %s (%s)", server_url, type(exc).__name__)
-        return None
-
-
-async def _main_once(server_url: str, local_only: bool) -> dict[str, Any]:
-    secret = os.environ.get("RAZORPAY_WEBHOOK_SECRET")
-    if secret and not local_only:
-        report = await request_server_pass(server_url, secret)
-        if report is not None:
-            return {"where": "server", **report}
-    gateway = None
-    try:
-        gateway = RazorpayGateway.from_env()
-    except PaymentGatewayError as exc:
-        logger.warning("%s: links are not fetched", exc)
-    store = get_store()
-    lock = for_engine(store.engine)
-    reconciler = Reconciler(store, gateway, None, ShopifyClient.from_env(), lock=lock)
-    try:
-        report = (await reconciler.run_once()).as_dict()
-    except PassSkipped as exc:
-        return {"where": "local", "skipped": str(exc)}
-    finally:
-        await lock.close()
-    if report["awaiting_confirmation"]:
-        logger.warning(
-            "%d paid order(s) await their confirmation: the Rasa server sends "
-            "them on its next pass",
-            report["awaiting_confirmation"],
-        )
-    return {"where": "local", **report}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--once",
-        action="store_true",
-        required=True,
-        help="run one pass and exit (the server runs them periodically)",
-    )
-    parser.add_argument(
-        "--local",
-        action="store_true",
-        help="do not ask the Rasa server; run the pass in this process",
-    )
-    parser.add_argument(
-        "--server",
-        default=os.environ.get("RASA_SERVER_URL") or "http://localhost:5005",
-        help="the Rasa server to ask",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    report = asyncio.run(_main_once(args.server, args.local))
-    print(json.dumps(report, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,23 +1,27 @@
-"""The order store: orders, their line items and the forward-only status machine.
+"""The order store: orders, line items, payments, webhook events and the status machine.
 
-One module owns the database (configured by a SQLAlchemy URL, as in Rasa's
-financial-demo). SQLAlchemy 1.4 is blocking, so every public call runs in a worker
-thread and is awaited: safe to use from the action server's and Rasa's event loops.
+This module is the only one that writes SQL against these tables (configured by a
+SQLAlchemy URL, as in Rasa's financial-demo); everything else asks it and gets typed
+values back. SQLAlchemy 1.4 is blocking, so every public call runs in a worker thread
+and is awaited: safe to use from the action server's and Rasa's event loops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'orders.db'}"
@@ -117,7 +121,6 @@ order_items = sa.Table(
     sa.Index("ix_order_items_order", "order_id"),
 )
 
-# -- payments (issue 4) ----------------------------------------------------------
 # Every verified Razorpay event id, once: a delivery that comes again (or 50 times at
 # once) hits the primary key and changes nothing. The reconciler's synthetic events
 # use ids of their own ("reconcile:...") in the same table.
@@ -197,6 +200,41 @@ class Order:
         return self.status in PAYABLE_STATUSES
 
 
+
+class PaymentStatus(str, enum.Enum):
+    CAPTURED = "captured"
+    FAILED = "failed"
+    PARTIAL = "partial"  # a partial payment on a link that does not accept one
+    FLAGGED = "flagged"  # captured, but its amount or currency differs from the order
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One Razorpay payment seen for an order, recorded once whichever event told us."""
+
+    payment_id: str
+    order_number: int
+    amount: int
+    currency: str
+    status: PaymentStatus
+    payment_link_id: str | None = None
+    method: str | None = None
+    captured_at: datetime | None = None
+    error: str | None = None
+
+
+class RecordedEvent(Protocol):
+    """What the store keeps of an applied event: which order it was about, and how it went."""
+
+    @property
+    def order_number(self) -> int | None: ...
+
+    @property
+    def outcome_label(self) -> str: ...
+
+
+EventResult = TypeVar("EventResult", bound=RecordedEvent)
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -240,6 +278,82 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, future=True, pool_pre_ping=True)
 
 
+# SQLite has one writer at a time, and a writer that finds the database locked sleeps
+# in growing steps (its busy handler) before trying again: under 50 concurrent webhook
+# deliveries those sleeps were most of the latency. Queueing this process's event
+# transactions on a lock hands the database over at once instead.
+_sqlite_writers: dict[int, threading.Lock] = {}
+
+
+def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _sqlite_writers.setdefault(id(engine), threading.Lock())
+
+
+class OrderTransaction:
+    """The order store inside one transaction: what applying a payment event may read and
+    change. Every change commits with the event's record, or none does."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def order_by_reference(self, reference: str) -> Order | None:
+        return _one_order(self._conn, orders.c.payment_reference == reference)
+
+    def order(self, number: int) -> Order | None:
+        return _one_order(self._conn, orders.c.number == int(number))
+
+    def payment(self, payment_id: str) -> Payment | None:
+        query = (
+            sa.select(payments, orders.c.number)
+            .join(orders, orders.c.id == payments.c.order_id)
+            .where(payments.c.payment_id == payment_id)
+        )
+        row = self._conn.execute(query).mappings().first()
+        return None if row is None else _payment_from_row(row)
+
+    def add_payment(self, payment: Payment) -> None:
+        self._conn.execute(
+            payments.insert().values(
+                payment_id=payment.payment_id,
+                order_id=sa.select(orders.c.id)
+                .where(orders.c.number == payment.order_number)
+                .scalar_subquery(),
+                payment_link_id=payment.payment_link_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                method=payment.method,
+                status=payment.status.value,
+                captured_at=payment.captured_at,
+                error=payment.error,
+                created_at=utcnow(),
+            )
+        )
+
+    def set_payment_status(self, payment_id: str, status: PaymentStatus) -> None:
+        self._conn.execute(
+            payments.update()
+            .where(payments.c.payment_id == payment_id)
+            .values(status=status.value)
+        )
+
+    def transition(self, number: int, new_status: OrderStatus, **values: Any) -> bool:
+        """The status compare-and-set (see `OrderStore.transition`) in this transaction."""
+        return _transition(self._conn, number, new_status, values)
+
+    def flag(self, number: int, reason: str) -> None:
+        """Add a line for a human to the order's flag (amount mismatch, refund due, ...)."""
+        current = self._conn.execute(
+            sa.select(orders.c.flag).where(orders.c.number == int(number))
+        ).scalar()
+        self._conn.execute(
+            orders.update()
+            .where(orders.c.number == int(number))
+            .values(flag=f"{current}\n{reason}" if current else reason, updated_at=utcnow())
+        )
+
+
 class OrderStore:
     """Orders in a SQL database. Every public method is a coroutine."""
 
@@ -248,7 +362,7 @@ class OrderStore:
         self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
     def dispose(self) -> None:
@@ -257,45 +371,81 @@ class OrderStore:
     # -- reading ---------------------------------------------------------------
 
     async def get(self, number: int) -> Order | None:
-        return await self._run(self._get, number)
+        return await self._first([orders.c.number == int(number)])
 
     async def latest_for_customer(self, customer_id: str) -> Order | None:
-        return await self._run(self._latest_for_customer, customer_id)
+        return await self._first([orders.c.customer_id == customer_id], [orders.c.id.desc()])
 
     async def find_by_reference(self, reference: str) -> Order | None:
-        return await self._run(self._find_by_reference, reference)
+        return await self._first([orders.c.payment_reference == reference])
 
-    def _get(self, number: int) -> Order | None:
-        with self.engine.connect() as conn:
-            return self._load(conn, sa.select(orders).where(orders.c.number == int(number)))
+    async def stale_pending(self, quiet_for: timedelta, limit: int) -> list[Order]:
+        """Payable orders with a link, untouched for `quiet_for`: oldest first."""
+        where = [
+            orders.c.status.in_([status.value for status in PAYABLE_STATUSES]),
+            orders.c.payment_link_id.isnot(None),
+            orders.c.updated_at < utcnow() - quiet_for,
+        ]
+        return await self._select(where, [orders.c.updated_at, orders.c.id], limit)
 
-    def _latest_for_customer(self, customer_id: str) -> Order | None:
+    async def unconfirmed_paid(
+        self, paid_before: timedelta, paid_within: timedelta, limit: int
+    ) -> list[Order]:
+        """Paid orders whose confirmation was never recorded, paid more than `paid_before`
+        and less than `paid_within` ago: oldest payment first."""
+        now = utcnow()
+        where = [
+            orders.c.status == OrderStatus.PAID.value,
+            orders.c.confirmation_sent_at.is_(None),
+            orders.c.paid_at < now - paid_before,
+            orders.c.paid_at > now - paid_within,
+        ]
+        return await self._select(where, [orders.c.paid_at, orders.c.id], limit)
+
+    async def paid_without_shopify(self, limit: int) -> list[Order]:
+        """Paid orders not yet created in Shopify: oldest payment first."""
+        where = [orders.c.status == OrderStatus.PAID.value, orders.c.shopify_order_id.is_(None)]
+        return await self._select(where, [orders.c.paid_at, orders.c.id], limit)
+
+    async def payments_of(self, number: int) -> list[Payment]:
+        """Every payment recorded for the order, in the order they were recorded."""
         query = (
-            sa.select(orders)
-            .where(orders.c.customer_id == customer_id)
-            .order_by(orders.c.id.desc())
-            .limit(1)
+            sa.select(payments, orders.c.number)
+            .join(orders, orders.c.id == payments.c.order_id)
+            .where(orders.c.number == int(number))
+            .order_by(payments.c.created_at, payments.c.payment_id)
         )
-        with self.engine.connect() as conn:
-            return self._load(conn, query)
+        return await self._run(self._payments, query)
 
-    def _find_by_reference(self, reference: str) -> Order | None:
-        with self.engine.connect() as conn:
-            return self._load(
-                conn, sa.select(orders).where(orders.c.payment_reference == reference)
-            )
+    async def event_outcome(self, event_id: str) -> str | None:
+        """How an event id was applied, or None when it was never recorded."""
+        return await self._run(self._event_outcome, event_id)
 
-    @staticmethod
-    def _load(conn: Connection, query: sa.sql.Select) -> Order | None:
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        items = conn.execute(
-            sa.select(order_items)
-            .where(order_items.c.order_id == row["id"])
-            .order_by(order_items.c.position)
-        ).mappings()
-        return _order_from_row(row, items)
+    async def _first(
+        self, where: Sequence[Any], order_by: Sequence[Any] = (orders.c.id,)
+    ) -> Order | None:
+        found = await self._select(where, order_by, 1)
+        return found[0] if found else None
+
+    async def _select(
+        self, where: Sequence[Any], order_by: Sequence[Any], limit: int | None
+    ) -> list[Order]:
+        return await self._run(self._select_now, where, order_by, limit)
+
+    def _select_now(
+        self, where: Sequence[Any], order_by: Sequence[Any], limit: int | None
+    ) -> list[Order]:
+        with self.engine.connect() as conn:
+            return _select_orders(conn, where, order_by, limit)
+
+    def _payments(self, query: sa.sql.Select) -> list[Payment]:
+        with self.engine.connect() as conn:
+            return [_payment_from_row(row) for row in conn.execute(query).mappings()]
+
+    def _event_outcome(self, event_id: str) -> str | None:
+        query = sa.select(webhook_events.c.outcome).where(webhook_events.c.event_id == event_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
 
     # -- writing ---------------------------------------------------------------
 
@@ -362,7 +512,9 @@ class OrderStore:
                     for position, item in enumerate(items)
                 ],
             )
-            return self._load(conn, sa.select(orders).where(orders.c.id == order_id))
+            order = _one_order(conn, orders.c.id == order_id)
+            assert order is not None
+            return order
 
     async def transition(self, number: int, new_status: OrderStatus, **values: Any) -> bool:
         """Move an order to `new_status` if the machine allows it from where it is now.
@@ -374,7 +526,7 @@ class OrderStore:
 
     def _transition(self, number: int, new_status: OrderStatus, values: dict[str, Any]) -> bool:
         with self.engine.begin() as conn:
-            return transition_in(conn, number, new_status, **values)
+            return _transition(conn, number, new_status, values)
 
     async def update(self, number: int, **values: Any) -> None:
         """Set plain columns (link, flags, timestamps); never the status."""
@@ -391,7 +543,11 @@ class OrderStore:
             )
 
     async def mark_confirmation_sent(self, number: int) -> bool:
-        """Record the confirmation once; False when it was already recorded."""
+        """Record that the payment confirmation went out; False when it was recorded before.
+
+        Called by the one component that sends confirmations, after the channel
+        accepted the message.
+        """
         return await self._run(self._mark_confirmation_sent, number)
 
     def _mark_confirmation_sent(self, number: int) -> bool:
@@ -405,27 +561,59 @@ class OrderStore:
             )
             return result.rowcount == 1
 
-    async def release_confirmation(self, number: int, sent_at: datetime) -> bool:
-        """Undo a confirmation record whose message could not be delivered.
+    # -- payment events --------------------------------------------------------
 
-        A compare-and-set on the recorded time: only the claim that failed is undone,
-        so the reconciler sends it again, and a later successful claim is never lost.
+    async def apply_event_once(
+        self,
+        event_id: str,
+        event_name: str,
+        apply: Callable[[OrderTransaction], EventResult],
+    ) -> EventResult | None:
+        """Run `apply` and record the event id in one transaction, once per event id.
+
+        Returns what `apply` returned, or None when the id was recorded before: a
+        redelivery, or a concurrent delivery of the same event that committed first.
         """
-        return await self._run(self._release_confirmation, number, sent_at)
+        try:
+            return await self._run(self._apply_event_once, event_id, event_name, apply)
+        except IntegrityError:
+            # Two different events of one payment raced to insert its row (PostgreSQL
+            # lets both get that far): the loser runs again and finds the payment known.
+            return await self._run(self._apply_event_once, event_id, event_name, apply)
 
-    def _release_confirmation(self, number: int, sent_at: datetime) -> bool:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                orders.update()
-                .where(orders.c.number == int(number))
-                .where(orders.c.confirmation_sent_at == sent_at)
-                .values(confirmation_sent_at=None, updated_at=utcnow())
-            )
-            return result.rowcount == 1
+    def _apply_event_once(
+        self,
+        event_id: str,
+        event_name: str,
+        apply: Callable[[OrderTransaction], EventResult],
+    ) -> EventResult | None:
+        # A redelivery is answered from one read, without waiting for the write lock.
+        if self._event_outcome(event_id) is not None:
+            return None
+        try:
+            with _writer_lock(self.engine), self.engine.begin() as conn:
+                result = apply(OrderTransaction(conn))
+                # In the same transaction as its effects: a concurrent delivery of the
+                # same event fails here (primary key), rolls back, and reads as seen.
+                conn.execute(
+                    webhook_events.insert().values(
+                        event_id=event_id,
+                        event=event_name[:64],
+                        order_number=result.order_number,
+                        outcome=result.outcome_label,
+                        received_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            if self._event_outcome(event_id) is not None:
+                return None
+            raise
+        return result
 
 
-def transition_in(conn: Connection, number: int, new_status: OrderStatus, **values: Any) -> bool:
-    """The status compare-and-set inside a caller's transaction (webhooks use it)."""
+def _transition(
+    conn: Connection, number: int, new_status: OrderStatus, values: dict[str, Any]
+) -> bool:
     result = conn.execute(
         orders.update()
         .where(orders.c.number == int(number))
@@ -435,17 +623,69 @@ def transition_in(conn: Connection, number: int, new_status: OrderStatus, **valu
     return result.rowcount == 1
 
 
-def _order_from_row(row: Any, items: Iterable[Any]) -> Order:
+def _select_orders(
+    conn: Connection,
+    where: Sequence[Any],
+    order_by: Sequence[Any] = (orders.c.id,),
+    limit: int | None = None,
+) -> list[Order]:
+    """The orders matching `where`, ranked by `order_by`, with their items: one query.
+
+    The chosen orders are a ranked subquery and their items are joined onto it, so a
+    batch of a hundred orders costs one round trip, not one per order.
+    """
+    rank = sa.func.row_number().over(order_by=list(order_by)).label("rank")
+    chosen = (
+        sa.select(orders, rank).where(*where).order_by(*order_by).limit(limit).subquery("chosen")
+    )
+    item_columns = [
+        order_items.c[name].label(f"item_{name}")
+        for name in ("sku", "name", "unit_price", "quantity")
+    ]
+    joined = (
+        sa.select(chosen, *item_columns)
+        .select_from(chosen.outerjoin(order_items, order_items.c.order_id == chosen.c.id))
+        .order_by(chosen.c.rank, order_items.c.position)
+    )
+    found: dict[int, tuple[Any, list[OrderItem]]] = {}
+    for row in conn.execute(joined).mappings():
+        _, items = found.setdefault(row["id"], (row, []))
+        if row["item_sku"] is not None:
+            items.append(
+                OrderItem(
+                    row["item_sku"], row["item_name"], row["item_unit_price"], row["item_quantity"]
+                )
+            )
+    return [_order_from_row(row, items) for row, items in found.values()]
+
+
+def _one_order(conn: Connection, *where: Any) -> Order | None:
+    found = _select_orders(conn, where, limit=1)
+    return found[0] if found else None
+
+
+def _payment_from_row(row: Any) -> Payment:
+    return Payment(
+        payment_id=row["payment_id"],
+        order_number=row["number"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=PaymentStatus(row["status"]),
+        payment_link_id=row["payment_link_id"],
+        method=row["method"],
+        captured_at=_aware(row["captured_at"]),
+        error=row["error"],
+    )
+
+
+def _order_from_row(row: Any, items: Iterable[OrderItem]) -> Order:
     return Order(
         number=row["number"],
         customer_id=row["customer_id"],
         customer_name=row["customer_name"],
         delivery_address=row["delivery_address"],
         pincode=row["pincode"],
-        items=tuple(
-            OrderItem(item["sku"], item["name"], item["unit_price"], item["quantity"])
-            for item in items
-        ),
+        items=tuple(items),
         total=row["total"],
         currency=row["currency"],
         status=OrderStatus(row["status"]),

@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 
 logger = logging.getLogger(__name__)
 
-RECONCILER_LOCK = "orders.reconcile"
+# Changing the name would let servers of two releases run passes at once during a deploy.
+RECONCILER_LOCK = "commerce.reconcile"
 POLL_SECONDS = 0.5
 REDIS_LEASE_SECONDS = 60.0
 

@@ -8,8 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from gateways.razorpay import RazorpayGateway, ensure_link
+from gateways.razorpay import RazorpayGateway
 from orders.payment_events import EventParseError, Outcome, PaymentEvent, apply_event
+from orders.payment_links import ensure_link
 from orders.store import OrderStatus, payments, webhook_events
 from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET
 from sandbox.harness.razorpay_stack import place_order

@@ -11,11 +11,10 @@ from gateways.razorpay import (
     GatewayNotConfigured,
     GatewayRejected,
     GatewayUnavailable,
-    OrderAlreadyPaid,
     RazorpayGateway,
-    ensure_link,
     link_expiry_minutes,
 )
+from orders.payment_links import OrderAlreadyPaid, ensure_link
 from orders.store import OrderStatus
 from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
 from sandbox.harness.razorpay_stack import CUSTOMER, TOTAL, Line, place_order

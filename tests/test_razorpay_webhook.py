@@ -20,7 +20,8 @@ from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp.client import WhatsAppClient
 from channels.whatsapp.store import ChannelState
-from gateways.razorpay import RazorpayGateway, ensure_link
+from gateways.razorpay import RazorpayGateway
+from orders.payment_links import ensure_link
 from orders.store import OrderStatus, OrderStore, webhook_events
 from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
 from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, sign

@@ -15,18 +15,20 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from channels.notifier import ConversationNotifier
+from channels.notifier import ConversationNotifier, channel_outputs
 from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp.client import WhatsAppClient
 from channels.whatsapp.store import ChannelState
-from gateways.razorpay import RazorpayGateway, ensure_link
+from gateways.razorpay import RazorpayGateway
 from orders.payment_events import Outcome, PaymentEvent, apply_event
-from orders.reconcile import RECONCILE_PATH, Reconciler, pass_request, sign
+from orders.payment_links import ensure_link
+from orders.reconcile import Reconciler
 from orders.store import OrderStatus, orders, utcnow
 from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET
+from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, sign
 from sandbox.harness.razorpay_stack import CUSTOMER, StubAgent, place_order, serve
+from server.reconcile_cli import RECONCILE_PATH, request_headers
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ async def reconciler(store, gateway, whatsapp, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", store.url)  # the actions' store
     agent = StubAgent()
     await agent.seed(CUSTOMER, "whatsapp")
-    notifier = ConversationNotifier(lambda: agent, lambda: [whatsapp], store)
+    notifier = ConversationNotifier(lambda: agent, channel_outputs(lambda: [whatsapp]), store)
     return Reconciler(store, gateway, notifier.notify, None, interval=0.01)
 
 
@@ -165,26 +167,31 @@ async def test_server_pass_on_request_and_refusals(
     await agent.seed(CUSTOMER, "whatsapp")
     razorpay.pay(linked.payment_link_id)
     await age(store, linked.number, 10)
-    channel = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
+    channel = RazorpayWebhookInput(
+        [WEBHOOK_SECRET], store, gateway, reconcile_interval=3600, reconcile_token="ops-token"
+    )
+    closed = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
     async with (
         serve([whatsapp, channel], agent) as base_url,
-        aiohttp.ClientSession(base_url) as http,
+        serve([closed], agent) as closed_url,
+        aiohttp.ClientSession() as http,
     ):
         await asyncio.sleep(0.3)  # the periodic pass at start-up may take it first
-        body, headers = pass_request(WEBHOOK_SECRET)
-        async with http.post(RECONCILE_PATH, data=body, headers=headers) as resp:
+        url = base_url + RECONCILE_PATH
+        async with http.post(url, headers=request_headers("ops-token")) as resp:
             assert resp.status == 200
-        async with http.post(
-            RECONCILE_PATH, data=body, headers={**headers, "X-Razorpay-Signature": "0" * 64}
-        ) as resp:
+        for headers in (request_headers("wrong"), {}, {"Authorization": "ops-token"}):
+            async with http.post(url, headers=headers) as resp:
+                assert resp.status == 403
+        # The webhook secret is not a reconcile credential.
+        body = b'{"reconcile": true}'
+        signed = {"X-Razorpay-Signature": sign(body, WEBHOOK_SECRET)}
+        async with http.post(url, data=body, headers=signed) as resp:
             assert resp.status == 403
-        stale = json.dumps({"reconcile": True, "requested_at": 1}).encode()
-        async with http.post(
-            RECONCILE_PATH,
-            data=stale,
-            headers={"X-Razorpay-Signature": sign(stale, WEBHOOK_SECRET)},
-        ) as resp:
-            assert resp.status == 400
+        # Without RECONCILE_TOKEN the route is closed to everyone.
+        closed_request = closed_url + RECONCILE_PATH
+        async with http.post(closed_request, headers=request_headers("")) as resp:
+            assert resp.status == 503
     assert (await store.get(linked.number)).status is OrderStatus.PAID
     assert len(confirmations(graph)) == 1
 
@@ -205,7 +212,7 @@ async def test_cli_once_locally_catches_up(store, razorpay, linked):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "orders.reconcile",
+        "server.reconcile_cli",
         "--once",
         env=env,
         stdout=asyncio.subprocess.PIPE,

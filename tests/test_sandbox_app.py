@@ -180,10 +180,10 @@ async def test_pay_sends_razorpays_paid_events_signed_with_the_webhook_secret():
         assert len({event.event_id for event, _ in events}) == 3  # one id per delivery
         paid, body = events[-1]
         assert body["contains"] == ["payment_link", "payment", "order"]
-        assert paid.link["status"] == "paid" and paid.link["amount_paid"] == 79900
-        assert paid.payment["status"] == "captured" and paid.payment["method"] == "upi"
-        assert paid.payment["amount"] == 79900 and paid.reference == "10001"
-        assert {event.payment["id"] for event, _ in events} == {paid.payment["id"]}
+        assert paid.link.status == "paid" and paid.link.amount_paid == 79900
+        assert paid.payment.status == "captured" and paid.payment.method == "upi"
+        assert paid.payment.amount == 79900 and paid.reference == "10001"
+        assert {event.payment.id for event, _ in events} == {paid.payment.id}
         assert events[0][0].noted_order_number == 10001  # payment.captured carries only notes
 
         status, refused = await post(f"{url}/sandbox/api/links/{link['id']}/fail", {})
@@ -197,14 +197,14 @@ async def test_fail_keeps_the_link_payable_and_expire_closes_it():
         status, answer = await post(f"{url}/sandbox/api/links/{link['id']}/fail", {})
         assert status == 200 and answer["link"]["status"] == "created"
         [(failed, _)] = webhooks(bot)
-        assert failed.name == "payment.failed" and failed.payment["status"] == "failed"
-        assert failed.payment["error_description"]
+        assert failed.name == "payment.failed" and failed.payment.status == "failed"
+        assert failed.payment.error_description
 
         status, answer = await post(f"{url}/sandbox/api/links/{link['id']}/expire", {})
         assert status == 200 and answer["link"]["status"] == "expired"
         expired, body = webhooks(bot)[-1]
         assert expired.name == "payment_link.expired" and body["contains"] == ["payment_link"]
-        assert expired.link["status"] == "expired"
+        assert expired.link.status == "expired"
 
         status, _ = await post(f"{url}/sandbox/api/links/{link['id']}/pay", {})
         assert status == 409

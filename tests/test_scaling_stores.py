@@ -312,7 +312,7 @@ def test_the_reconcilers_lock_follows_the_order_store(tmp_path, monkeypatch, pos
     postgres = sa.create_engine(postgres_url)
     assert isinstance(for_engine(postgres), PostgresAdvisoryLock)  # even with Redis set
     postgres.dispose()
-    assert advisory_key("orders.reconcile") == advisory_key("orders.reconcile")
+    assert advisory_key("commerce.reconcile") == advisory_key("commerce.reconcile")
 
 
 async def test_a_postgresql_advisory_lock_has_one_holder(postgres_url):

@@ -9,9 +9,9 @@ from gateways.shopify import (
     ShopifyRejected,
     ShopifyUnavailable,
     payment_tag,
-    sync_paid_order,
 )
 from orders.reconcile import Reconciler
+from orders.shopify_sync import sync_paid_order
 from orders.store import OrderStatus
 from sandbox.harness.razorpay_stack import TOTAL, place_order
 from sandbox.harness.shopify_api import API_VERSION, DOMAIN, TOKEN, FakeShopify

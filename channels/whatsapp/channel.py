@@ -28,6 +28,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.delivery import DeliveryFailed
 from channels.whatsapp.client import GraphApiError, WhatsAppClient
 from channels.whatsapp.dispatch import PerSenderQueues
 from channels.whatsapp.inbound import to_rasa_input
@@ -86,17 +87,29 @@ def signature_is_valid(body: bytes, header: str | None, secret: str) -> bool:
 class WhatsAppOutput(OutputChannel):
     """Sends Rasa responses through the Graph API.
 
-    A failed send is logged by the client (code, fbtrace_id) and not raised: an
-    exception here would abort the turn and leave the tracker behind the conversation.
+    In a live turn (`send_response`) a failed send is logged by the client (code,
+    fbtrace_id) and not raised: an exception there would abort the turn and leave the
+    tracker behind the conversation. A sender that records what went out calls
+    `deliver`, which raises DeliveryFailed and returns the wamids Meta gave.
     """
 
-    def __init__(self, client: WhatsAppClient, state: ChannelState) -> None:
+    def __init__(
+        self, client: WhatsAppClient, state: ChannelState, reporting: bool = False
+    ) -> None:
         self.client = client
         self.state = state
+        self._reporting = reporting
+        self._wamids: list[str] = []
 
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
+
+    async def deliver(self, recipient_id: str, message: dict[str, Any]) -> list[str]:
+        # A fresh output per response: its wamids are never mixed with another's.
+        response = WhatsAppOutput(self.client, self.state, reporting=True)
+        await response.send_response(recipient_id, dict(message))
+        return response._wamids
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         has_buttons = message.get("buttons") or message.get("quick_replies")
@@ -129,9 +142,13 @@ class WhatsAppOutput(OutputChannel):
             await self.state.remember_options(recipient_id, rendered.options)
         for message in rendered.messages:
             try:
-                await self.client.send(recipient_id, message)
-            except GraphApiError:
+                wamid = await self.client.send(recipient_id, message)
+            except GraphApiError as exc:
+                if self._reporting:
+                    raise DeliveryFailed(f"WhatsApp message to {recipient_id}: {exc}") from exc
                 return  # the rest of this response would make no sense without it
+            if wamid:
+                self._wamids.append(wamid)
 
 
 class WhatsAppInput(InputChannel):
