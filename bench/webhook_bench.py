@@ -12,7 +12,7 @@
    confirmation action behind the tests' StubAgent (no trained model needed).
 
 Everything runs in this process on loopback HTTP, client included, so both routes get
-the same share of the CPU. Targets (issue 4): throughput >= 0.5 of the baseline, p99
+the same share of the CPU. Targets: throughput >= 0.5 of the baseline, p99
 under 50 ms, confirmation p95 under 500 ms.
 """
 

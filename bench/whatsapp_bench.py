@@ -40,7 +40,7 @@ as they are acknowledged measure the client and the acknowledging path's own cap
 `--max-turns-in-flight N` is an experiment: the channel of bench/limited_whatsapp.py,
 which lets at most N WhatsApp turns run at once, in place of the project's.
 
-Targets (issue 3): acknowledgement p99 under 50 ms while the bot is saturated; WhatsApp
+Targets: acknowledgement p99 under 50 ms while the bot is saturated; WhatsApp
 turn throughput at least 0.9 of the REST channel's.
 """
 

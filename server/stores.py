@@ -6,7 +6,7 @@ endpoints.yml names the two classes below by module path; Rasa instantiates them
 
 - tracker store: Rasa's `SQLTrackerStore` on `TRACKER_STORE_URL`. When that is unset:
   on `DATABASE_URL` if it is PostgreSQL (the order store's database; Rasa's table is
-  `events`), else SQLite `var/tracker.db` as before.
+  `events`), else SQLite `var/tracker.db`.
 - lock store: Rasa's `RedisLockStore` on `REDIS_URL` (as `SharedRedisLockStore`, which
   makes its ticket updates atomic across processes), else Rasa's `InMemoryLockStore`,
   which is only right for a single Rasa process.

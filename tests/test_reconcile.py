@@ -114,7 +114,7 @@ async def test_crash_between_commit_and_confirmation_is_confirmed_once(
     assert len(confirmations(graph)) == 1
 
 
-async def test_failed_whatsapp_send_is_taken_back_and_sent_again(
+async def test_failed_whatsapp_send_is_not_recorded_and_is_sent_again(
     store, razorpay, graph, reconciler, linked
 ):
     payment = razorpay.pay(linked.payment_link_id)
@@ -127,7 +127,7 @@ async def test_failed_whatsapp_send_is_taken_back_and_sent_again(
     graph.fail_next(1, 500, 2, "Service temporarily unavailable")
     report = await reconciler.run_once()
     assert report.confirmations == 0
-    assert (await store.get(linked.number)).confirmation_sent_at is None  # taken back
+    assert (await store.get(linked.number)).confirmation_sent_at is None  # not recorded
 
     for _ in range(20):  # after its backoff, the next pass sends it
         await asyncio.sleep(0.01)
