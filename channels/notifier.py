@@ -1,44 +1,33 @@
-"""Telling a customer about a payment: the one sender of payment notices.
+"""Telling a customer about a payment: the outcome's EXTERNAL_ intent, run in their
+conversation, and what that turn says, put in the outbox.
 
 `orders.payment_events` (or the reconciler, for a confirmation never sent) decides that
-the customer is to be told; this module tells them. Under the conversation's lock it
-checks that a confirmation is still due, injects the outcome's EXTERNAL_ intent the way
-Rasa's `/conversations/<id>/trigger_intent` route does (a rule runs the action that
-words the message), sends what that turn said through the channel the customer last
-wrote on, and records a confirmation as sent once the channel accepted it. A send that
-fails leaves it unrecorded, and the reconciler's next pass tries again.
+the customer is to be told; this module has the conversation say it. Under the
+conversation's lock it checks that a confirmation is still due (neither recorded on
+the order nor waiting in the outbox), injects the intent the way Rasa's
+`/conversations/<id>/trigger_intent` route does (a rule runs the action that words the
+message), and writes the turn's messages to the outbox for the channel the customer
+last wrote on. `durable.sender` sends them, and records the confirmation once WhatsApp
+accepted it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import InputChannel, OutputChannel
+from rasa.core.channels.channel import OutputChannel
 
-from channels.delivery import DeliveryFailed, ReportingOutputChannel
+from durable.outbox import Outbox
+from durable.sender import OutboxSender
 from orders.payment_events import Applied, Outcome
 from orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
-
-# The customer's output channel for a channel name, or None (rasa shell, REST, tests:
-# channels that cannot push a message outside a turn).
-OutputResolver = Callable[[str | None], OutputChannel | None]
-
-
-def channel_outputs(input_channels: Callable[[], list[InputChannel]]) -> OutputResolver:
-    """Resolves a channel name among the server's input channels (Rasa's
-    `app.ctx.input_channels`), without knowing which channels there are."""
-
-    def resolve(name: str | None) -> OutputChannel | None:
-        channel = next((c for c in input_channels() if c.name() == name), None)
-        return channel.get_output_channel() if channel is not None else None
-
-    return resolve
 
 
 class _TurnMessages(OutputChannel):
@@ -69,15 +58,19 @@ class ConversationNotifier:
     def __init__(
         self,
         agent: Callable[[], Agent | None],
-        outputs: OutputResolver,
+        outbox: Outbox,
+        sender: OutboxSender,
         store: OrderStore,
     ) -> None:
         self._agent = agent
-        self._outputs = outputs
+        self._outbox = outbox
+        self._sender = sender
         self._store = store
 
-    async def notify(self, applied: Applied) -> bool:
-        """Tell the customer about `applied`; False when they could not be told (yet)."""
+    async def notify(self, applied: Applied, source: str | None = None) -> bool:
+        """Have the customer told about `applied`: True once it is in the outbox (or
+        nothing is due), False when it could not be put there (yet). `source` names
+        the cause (an inbox item), so that running it twice queues it once."""
         intent = applied.notify_intent
         if intent is None or applied.order_number is None or not applied.customer_id:
             return True
@@ -99,42 +92,35 @@ class ConversationNotifier:
             )
             return False
         sender = applied.customer_id
+        number = applied.order_number
         confirming = applied.outcome is Outcome.PAID
-        # The lock makes "still due?" and "recorded as sent" one step: a webhook's
-        # notice and a reconciler pass for the same order cannot both confirm.
+        # The lock makes "still due?" and "queued" one step: a webhook's notice and a
+        # reconciler pass for the same order cannot both confirm.
         async with agent.lock_store.lock(sender):
-            order = await self._store.get(applied.order_number)
+            order = await self._store.get(number)
             if order is None:
                 return False
-            if confirming and order.confirmation_sent_at is not None:
-                return True
-            channel_name = (await agent.processor.get_tracker(sender)).get_latest_input_channel()
-            turn = _turn_messages_named(channel_name or "")()
-            tracker = await agent.processor.fetch_tracker_and_update_session(sender, turn)
-            await agent.trigger_intent(
-                intent_name=intent,
-                entities=[{"entity": "order_number", "value": str(applied.order_number)}],
-                output_channel=turn,
-                tracker=tracker,
+            due = not confirming or not (
+                order.confirmation_sent_at or await self._outbox.confirmation_recorded(number)
             )
-            if not await self._send(sender, channel_name, turn.messages):
-                return False
-            if confirming and turn.messages:
-                await self._store.mark_confirmation_sent(applied.order_number)
-        return True
-
-    async def _send(self, recipient: str, channel_name: str | None, messages: list[dict]) -> bool:
-        output = self._outputs(channel_name)
-        for message in messages:
-            if output is None:
-                logger.info("Message for %s (no push channel): %s", recipient, message.get("text"))
-                continue
-            if not isinstance(output, ReportingOutputChannel):
-                await output.send_response(recipient, dict(message))
-                continue
-            try:
-                await output.deliver(recipient, message)
-            except DeliveryFailed as exc:
-                logger.warning("Payment notice not delivered (%s); the reconciler retries", exc)
-                return False
+            if due:
+                known = await agent.processor.get_tracker(sender)
+                channel_name = known.get_latest_input_channel()
+                turn = _turn_messages_named(channel_name or "")()
+                tracker = await agent.processor.fetch_tracker_and_update_session(sender, turn)
+                await agent.trigger_intent(
+                    intent_name=intent,
+                    entities=[{"entity": "order_number", "value": str(number)}],
+                    output_channel=turn,
+                    tracker=tracker,
+                )
+                await self._outbox.add(
+                    sender,
+                    channel_name or "",
+                    source or f"notice:{uuid.uuid4().hex}",
+                    turn.messages,
+                    confirms_order=number if confirming else None,
+                )
+        # Outside the lock: the customer's next turn need not wait for Meta.
+        await self._sender.flush(sender)
         return True

@@ -32,9 +32,12 @@ from razorpay.utility.utility import Utility
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.notifier import ConversationNotifier, channel_outputs
+from channels.notifier import ConversationNotifier
+from durable.inbox import InboxItem, NewItem
+from durable.service import Durable, for_app
 from gateways.razorpay import PaymentGatewayError, RazorpayGateway
 from gateways.shopify import ShopifyClient, ShopifyError
 from orders.payment_events import Applied, EventParseError, Outcome, PaymentEvent, apply_event
@@ -49,6 +52,7 @@ SIGNATURE_HEADER = "X-Razorpay-Signature"
 EVENT_ID_HEADER = "X-Razorpay-Event-Id"
 MAX_BODY_BYTES = 256 * 1024  # Razorpay's events are a few KB
 SHUTDOWN_GRACE_SECONDS = 10.0
+NOTICE_KIND = "payment"
 NO_SECRET = (
     "RAZORPAY_WEBHOOK_SECRET is not set: Razorpay webhooks cannot be verified and are "
     "refused (503), so payments are NOT confirmed. Set it to the secret entered in "
@@ -99,6 +103,7 @@ class RazorpayWebhookInput(InputChannel):
         self.reconcile_interval = reconcile_interval or interval_seconds()
         self.reconcile_token = reconcile_token
         # Made when the server starts (they need its agent and channels).
+        self.durable: Durable | None = None
         self.notifier: ConversationNotifier | None = None
         self.reconciler: Reconciler | None = None
         self._reconciling: asyncio.Task | None = None
@@ -165,7 +170,7 @@ class RazorpayWebhookInput(InputChannel):
                 logger.warning("Razorpay webhook refused: %s", reason)
                 return _error(400, reason)
             try:
-                applied = await apply_event(self.store, event)
+                applied = await apply_event(self.store, event, self._queue_notice(event))
             except SQLAlchemyError:
                 # Ours and transient: a 5xx makes Razorpay deliver it again later.
                 logger.exception("Razorpay event %s not applied (database)", event.event_id)
@@ -180,7 +185,8 @@ class RazorpayWebhookInput(InputChannel):
             if not token_is_valid(request.headers.get("Authorization"), self.reconcile_token):
                 logger.warning("Reconcile request without a valid token from %s", request.ip)
                 return _error(403, "missing or invalid bearer token")
-            assert self.reconciler is not None
+            if self.reconciler is None:
+                return _error(503, "this process does not reconcile; ask a Rasa server")
             try:
                 report = await self.reconciler.run_once()
             except PassSkipped as exc:  # another server's pass went on for too long
@@ -189,11 +195,16 @@ class RazorpayWebhookInput(InputChannel):
 
         @razorpay.listener("before_server_start")
         async def prepare(app: Sanic, _loop: Any) -> None:
+            self.durable = durable = for_app(app, self.store)
+            if durable.front_door:
+                return  # no conversations here: the Rasa servers tell and reconcile
             self.notifier = ConversationNotifier(
                 lambda: getattr(app.ctx, "agent", None),
-                channel_outputs(lambda: getattr(app.ctx, "input_channels", None) or []),
+                durable.outbox,
+                durable.sender,
                 self.store,
             )
+            durable.consumer.handle(NOTICE_KIND, self._consume_notice)
             # One pass at a time across every Rasa server and worker (server.cluster_lock).
             self.reconciler = Reconciler(
                 self.store,
@@ -206,7 +217,10 @@ class RazorpayWebhookInput(InputChannel):
 
         @razorpay.listener("after_server_start")
         async def start(*_: Any) -> None:
-            assert self.reconciler is not None
+            assert self.durable is not None
+            self.durable.start()
+            if self.reconciler is None:
+                return
             self._reconciling = asyncio.create_task(self.reconciler.run_forever())
             logger.info(
                 "Razorpay webhook ready (signature check %s); reconciling every %.0fs, "
@@ -226,6 +240,8 @@ class RazorpayWebhookInput(InputChannel):
                 await asyncio.wait([self._reconciling], timeout=SHUTDOWN_GRACE_SECONDS)
             if self.reconciler is not None:
                 await self.reconciler.lock.close()
+            if self.durable is not None:
+                await self.durable.stop()
 
         return razorpay
 
@@ -244,32 +260,47 @@ class RazorpayWebhookInput(InputChannel):
             return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
         return None
 
+    def _queue_notice(self, event: PaymentEvent) -> Callable[[Connection, Applied], None]:
+        """The customer's notice, written to the inbox with the event it comes from."""
+
+        def queue(conn: Connection, applied: Applied) -> None:
+            if applied.notify_intent is None or not applied.customer_id:
+                return
+            assert self.durable is not None
+            notice = NewItem(
+                NOTICE_KIND,
+                applied.customer_id,
+                f"razorpay:{event.event_id}",
+                {"outcome": applied.outcome.value, "order_number": applied.order_number},
+            )
+            self.durable.inbox.add_in(conn, [notice])
+
+        return queue
+
+    async def _consume_notice(self, item: InboxItem) -> None:
+        assert self.notifier is not None
+        applied = Applied(
+            Outcome(item.payload["outcome"]), int(item.payload["order_number"]), item.customer_id
+        )
+        if not await self.notifier.notify(applied, source=f"inbox:{item.id}"):
+            raise RuntimeError(f"order #{applied.order_number}: the customer could not be told")
+
     def _after_response(self, applied: Applied) -> None:
-        # Slow work (the conversation, WhatsApp, Shopify) runs after the 2xx is sent.
-        if applied.notify_intent is None:
+        if applied.notify_intent is not None and self.durable is not None:
+            self.durable.wake()
+        if applied.outcome is not Outcome.PAID or self.shopify is None:
             return
-        task = asyncio.create_task(self._follow_up(applied))
+        # Shopify is slow and optional: after the 2xx, and the reconciler catches up.
+        task = asyncio.create_task(self._sync_shopify(applied.order_number or 0))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _follow_up(self, applied: Applied) -> None:
-        assert self.notifier is not None
+    async def _sync_shopify(self, number: int) -> None:
+        assert self.shopify is not None
         try:
-            await self.notifier.notify(applied)
-        except Exception:
-            # The reconciler re-sends unrecorded confirmations; failures just get logged.
-            logger.exception(
-                "Order #%s: customer not told about %s", applied.order_number, applied.outcome.value
-            )
-        if applied.outcome is Outcome.PAID and self.shopify is not None:
-            try:
-                await sync_paid_order(self.store, self.shopify, applied.order_number or 0)
-            except ShopifyError as exc:
-                logger.warning(
-                    "Shopify sync of order #%s postponed to the reconciler: %s",
-                    applied.order_number,
-                    exc,
-                )
+            await sync_paid_order(self.store, self.shopify, number)
+        except ShopifyError as exc:
+            logger.warning("Shopify sync of order #%s postponed to the reconciler: %s", number, exc)
 
 
 def token_is_valid(header: str | None, token: str) -> bool:

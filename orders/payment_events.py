@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from gateways.razorpay_payloads import (
     PayloadError,
     PaymentLink,
@@ -128,10 +130,17 @@ class Applied:
         return self.outcome.value
 
 
-async def apply_event(store: OrderStore, event: PaymentEvent) -> Applied:
-    """Apply `event` once; safe to call concurrently with the same or related events."""
+async def apply_event(
+    store: OrderStore,
+    event: PaymentEvent,
+    then: Callable[[Connection, Applied], None] | None = None,
+) -> Applied:
+    """Apply `event` once; safe to call concurrently with the same or related events.
+
+    `then` runs in the same transaction (the webhook route queues the customer's notice
+    there, so that an applied event is never left without one)."""
     applied = await store.apply_event_once(
-        event.event_id, event.name, lambda book: _decide(book, event)
+        event.event_id, event.name, lambda book: _decide(book, event), then
     )
     if applied is None:
         return Applied(Outcome.DUPLICATE)

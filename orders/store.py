@@ -285,7 +285,7 @@ def make_engine(url: str) -> Engine:
 _sqlite_writers: dict[int, threading.Lock] = {}
 
 
-def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     return _sqlite_writers.setdefault(id(engine), threading.Lock())
@@ -340,7 +340,7 @@ class OrderTransaction:
 
     def transition(self, number: int, new_status: OrderStatus, **values: Any) -> bool:
         """The status compare-and-set (see `OrderStore.transition`) in this transaction."""
-        return _transition(self._conn, number, new_status, values)
+        return _transition(self._conn, number, OrderStatus(new_status), values)
 
     def flag(self, number: int, reason: str) -> None:
         """Add a line for a human to the order's flag (amount mismatch, refund due, ...)."""
@@ -568,30 +568,37 @@ class OrderStore:
         event_id: str,
         event_name: str,
         apply: Callable[[OrderTransaction], EventResult],
+        then: Callable[[Connection, EventResult], None] | None = None,
     ) -> EventResult | None:
         """Run `apply` and record the event id in one transaction, once per event id.
 
         Returns what `apply` returned, or None when the id was recorded before: a
         redelivery, or a concurrent delivery of the same event that committed first.
+        `apply` may run in a transaction that is then rolled back (a concurrent
+        delivery won), so it must change nothing outside the transaction it is given.
+        `then` runs in the same transaction with its connection and `apply`'s result,
+        for a record another owner keeps with the event (the inbox's notice).
         """
+        args = (event_id, event_name, apply, then)
         try:
-            return await self._run(self._apply_event_once, event_id, event_name, apply)
+            return await self._run(self._apply_event_once, *args)
         except IntegrityError:
             # Two different events of one payment raced to insert its row (PostgreSQL
             # lets both get that far): the loser runs again and finds the payment known.
-            return await self._run(self._apply_event_once, event_id, event_name, apply)
+            return await self._run(self._apply_event_once, *args)
 
     def _apply_event_once(
         self,
         event_id: str,
         event_name: str,
         apply: Callable[[OrderTransaction], EventResult],
+        then: Callable[[Connection, EventResult], None] | None,
     ) -> EventResult | None:
         # A redelivery is answered from one read, without waiting for the write lock.
         if self._event_outcome(event_id) is not None:
             return None
         try:
-            with _writer_lock(self.engine), self.engine.begin() as conn:
+            with writer_lock(self.engine), self.engine.begin() as conn:
                 result = apply(OrderTransaction(conn))
                 # In the same transaction as its effects: a concurrent delivery of the
                 # same event fails here (primary key), rolls back, and reads as seen.
@@ -604,6 +611,8 @@ class OrderStore:
                         received_at=utcnow(),
                     )
                 )
+                if then is not None:
+                    then(conn, result)
         except IntegrityError:
             if self._event_outcome(event_id) is not None:
                 return None

@@ -13,6 +13,13 @@ from sandbox.harness.razorpay_api import FakeRazorpay
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+@pytest.fixture(autouse=True)
+def _own_database(tmp_path, monkeypatch):
+    """Whatever a test does not point elsewhere (the channels' inbox and outbox, the
+    actions' store) uses a database of its own, never the repository's var/."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'default.db'}")
+
+
 def _backends() -> list:
     postgres = pytest.param(
         "postgresql",

@@ -15,11 +15,14 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from channels.notifier import ConversationNotifier, channel_outputs
+from channels.delivery import channel_outputs
+from channels.notifier import ConversationNotifier
 from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp.client import WhatsAppClient
 from channels.whatsapp.store import ChannelState
+from durable.outbox import Outbox
+from durable.sender import OutboxSender
 from gateways.razorpay import RazorpayGateway
 from orders.payment_events import Outcome, PaymentEvent, apply_event
 from orders.payment_links import ensure_link
@@ -51,7 +54,9 @@ async def reconciler(store, gateway, whatsapp, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", store.url)  # the actions' store
     agent = StubAgent()
     await agent.seed(CUSTOMER, "whatsapp")
-    notifier = ConversationNotifier(lambda: agent, channel_outputs(lambda: [whatsapp]), store)
+    outbox = Outbox(store.engine)
+    sender = OutboxSender(outbox, channel_outputs(lambda: [whatsapp]), store, "test-sender")
+    notifier = ConversationNotifier(lambda: agent, outbox, sender, store)
     return Reconciler(store, gateway, notifier.notify, None, interval=0.01)
 
 
@@ -129,8 +134,8 @@ async def test_failed_whatsapp_send_is_not_recorded_and_is_sent_again(
     assert report.confirmations == 0
     assert (await store.get(linked.number)).confirmation_sent_at is None  # not recorded
 
-    for _ in range(20):  # after its backoff, the next pass sends it
-        await asyncio.sleep(0.01)
+    for _ in range(40):  # after the outbox's retry delay, the next pass sends it
+        await asyncio.sleep(0.1)
         if (await reconciler.run_once()).confirmations:
             break
     assert len(confirmations(graph)) == 1

@@ -149,7 +149,7 @@ def test_both_servers_share_redis_and_postgresql(cluster):
     for server in (FIRST, SECOND):
         health = cluster.rasa_urls[server] + "/webhooks/whatsapp/"
         with urllib.request.urlopen(health, timeout=10) as response:
-            assert json.loads(response.read())["dedupe_store"] == "redis"
+            assert json.loads(response.read())["reply_state"] == "redis"
     assert cluster.database_url.startswith("postgresql")
 
 

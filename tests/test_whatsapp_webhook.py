@@ -80,9 +80,11 @@ async def test_handshake_without_challenge_is_a_bad_request(hook):
 async def test_health_reports_configuration_without_secrets(hook):
     status, content_type, body = await hook.get("/webhooks/whatsapp/")
     assert (status, content_type) == (200, "application/json")
+    queue = {"pending": 0, "oldest_pending_seconds": 0.0, "in_flight": 0}
     assert json.loads(body) == {"status": "ok", "signature_check": "on",
-                                "sending_configured": True, "dedupe_store": "memory",
-                                "pending_messages": 0}
+                                "sending_configured": True, "reply_state": "memory",
+                                "inbox": {**queue, "parked": 0},
+                                "outbox": {**queue, "failed": 0}, "consuming": True}
     assert meta.APP_SECRET not in body and TOKEN not in body
 
 
@@ -284,30 +286,19 @@ async def test_one_customer_in_order_different_customers_concurrently(graph):
     assert elapsed < 4 * 0.3 + 0.6
 
 
-async def test_too_much_pending_work_is_refused_for_meta_to_retry(graph):
-    slow = meta.RecordingAgent(delay=0.5)
-    async with meta.serve([channel(graph, max_pending=2)], slow) as hook:
-        assert (await hook.post(meta.event(meta.message("text", {"body": "1"}))))[0] == 200
-        two = meta.event(meta.message("text", {"body": "2"}), meta.message("text", {"body": "3"}))
-        status, answer = await hook.post(two)
-        assert status == 503 and "retry" in answer["error"]
-        await slow.wait_for(1)
-        await settle(0.1)
-    assert [m.text for m in slow.messages] == ["1"]
-
-
-async def test_while_the_model_loads_messages_are_left_for_meta_to_retry(graph):
-    loading = meta.RecordingAgent(ready=False)
+async def test_while_the_model_loads_messages_are_kept_and_answered_once_it_is_ready(graph):
+    loading = meta.RecordingAgent(ready=False, reply=True)
     async with meta.serve([channel(graph)], loading) as hook:
-        status, answer = await hook.post(meta.event(meta.message("text", {"body": "hi"})))
-        assert status == 503 and "retry" in answer["error"]
-        status, _ = await hook.post(meta.envelope(meta.value(statuses=[meta.status("read")])))
-        assert status == 200  # nothing to lose in a status report
+        status, body = await hook.post(meta.event(meta.message("text", {"body": "hi"})))
+        assert (status, body) == (200, {"status": "accepted", "messages": 1})
+        await settle(0.3)
+        assert loading.messages == []  # Rasa would drop it: the consumer waits instead
+        _, _, health = await hook.get("/webhooks/whatsapp/")
+        assert json.loads(health)["inbox"]["pending"] == 1
         loading.ready = True
-        msg = meta.message("text", {"body": "hi again"})
-        assert (await hook.post(meta.event(msg)))[0] == 200
         [got] = await loading.wait_for(1)
-    assert got.text == "hi again"
+        [reply] = await graph.wait_for_sent(1)
+    assert got.text == "hi" and reply["text"]["body"] == "echo: hi"
 
 
 async def test_a_failing_turn_does_not_stop_the_customers_queue(graph, caplog):
@@ -390,13 +381,16 @@ async def test_redelivery_inside_a_batch_is_handled_once(hook, agent):
     assert len(agent.messages) == 1
 
 
-async def test_redis_dedupe_is_shared_across_processes(graph, redis_state_factory):  # noqa: F811
-    """Two servers (as two Rasa processes would be) share Redis: one answer in all."""
+async def test_dedupe_is_shared_across_servers_through_the_inbox(
+    graph, redis_state_factory  # noqa: F811
+):
+    """Two servers (as two Rasa processes would be) share the inbox's database and the
+    reply state in Redis: one answer in all."""
     agent_a, agent_b = meta.RecordingAgent(reply=True), meta.RecordingAgent(reply=True)
     async with meta.serve([channel(graph, state=redis_state_factory())], agent_a) as a, \
             meta.serve([channel(graph, state=redis_state_factory())], agent_b) as b:
         _, _, health = await a.get("/webhooks/whatsapp/")
-        assert json.loads(health)["dedupe_store"] == "redis"
+        assert json.loads(health)["reply_state"] == "redis"
         payload = meta.event(meta.message("text", {"body": "pay now"}))
         await asyncio.gather(*(server.post(payload) for server in (a, b) for _ in range(10)))
         await graph.wait_for_sent(1)

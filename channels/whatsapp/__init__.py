@@ -8,8 +8,7 @@ credentials.yml names `channels.whatsapp.WhatsAppInput`; the package exports it.
 - `inbound`: a parsed message as the text and metadata Rasa reads
 - `render`: Rasa responses as WhatsApp messages (buttons, lists, numbered text)
 - `client`: the Graph API client (send, mark as read), with retries and timeouts
-- `dispatch`: per-customer ordering of acknowledged messages
-- `store`: de-duplication and reply tokens, in memory or in Redis
+- `store`: reply tokens and numbered options, in memory or in Redis
 """
 
 from channels.whatsapp.channel import (

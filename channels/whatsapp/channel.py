@@ -8,8 +8,12 @@ they come from the environment, see `WhatsAppSettings`). Routes, under
 - GET  /webhook  Meta's verification handshake
 - POST /webhook  events, signed with X-Hub-Signature-256
 
-An event POST is verified and parsed as a whole, answered 200 at once, and its
-messages are handled afterwards (Meta retries slow answers), in order per customer.
+- POST /inbox/wake  a front door wrote new messages (`durable.service`)
+
+An event POST is verified and parsed as a whole, its messages are written to the
+durable inbox (which is also the de-duplication record), and it is answered 200: it
+never waits for the model. The process's inbox consumer then feeds the messages to
+Rasa in order per customer, and the replies go out through the outbox.
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    OutputChannel,
+    UserMessage,
+)
+from rasa.shared.core.events import UserUttered
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from channels.delivery import DeliveryFailed
 from channels.whatsapp.client import GraphApiError, WhatsAppClient
-from channels.whatsapp.dispatch import PerSenderQueues
 from channels.whatsapp.inbound import to_rasa_input
 from channels.whatsapp.models import InboundMessage, WebhookEvent, WebhookParseError
 from channels.whatsapp.render import (
@@ -41,13 +51,16 @@ from channels.whatsapp.render import (
     render_text,
 )
 from channels.whatsapp.store import ChannelState
+from durable.inbox import InboxItem, NewItem
+from durable.outbox import Outbox
+from durable.service import Durable, for_app
+from orders.store import OrderStore, get_store
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_BODY_BYTES = 1024 * 1024  # Meta's events are a few KB; anything near this is not one
-MAX_PENDING_MESSAGES = 10_000  # beyond this, 503 and let Meta redeliver later
-SHUTDOWN_GRACE_SECONDS = 10.0
+INBOX_KIND = "whatsapp"
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -94,20 +107,24 @@ class WhatsAppOutput(OutputChannel):
     """
 
     def __init__(
-        self, client: WhatsAppClient, state: ChannelState, reporting: bool = False
+        self, client: WhatsAppClient, state: ChannelState, reporting: bool = False, skip: int = 0
     ) -> None:
         self.client = client
         self.state = state
         self._reporting = reporting
+        self._skip = skip  # parts of the response that went out before (a retry)
+        self._parts = 0
         self._wamids: list[str] = []
 
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
 
-    async def deliver(self, recipient_id: str, message: dict[str, Any]) -> list[str]:
+    async def deliver(
+        self, recipient_id: str, message: dict[str, Any], skip: int = 0
+    ) -> list[str]:
         # A fresh output per response: its wamids are never mixed with another's.
-        response = WhatsAppOutput(self.client, self.state, reporting=True)
+        response = WhatsAppOutput(self.client, self.state, reporting=True, skip=skip)
         await response.send_response(recipient_id, dict(message))
         return response._wamids
 
@@ -141,14 +158,48 @@ class WhatsAppOutput(OutputChannel):
         if rendered.options is not None:
             await self.state.remember_options(recipient_id, rendered.options)
         for message in rendered.messages:
+            self._parts += 1
+            if self._parts <= self._skip:
+                continue
             try:
                 wamid = await self.client.send(recipient_id, message)
             except GraphApiError as exc:
                 if self._reporting:
-                    raise DeliveryFailed(f"WhatsApp message to {recipient_id}: {exc}") from exc
+                    raise DeliveryFailed(
+                        f"WhatsApp message to {recipient_id}: {exc}",
+                        permanent=not exc.transient,
+                        message_ids=self._wamids,
+                    ) from exc
                 return  # the rest of this response would make no sense without it
-            if wamid:
-                self._wamids.append(wamid)
+            # Meta always returns an id; a part without one still counts as sent.
+            self._wamids.append(wamid or "")
+
+
+class QueuedOutput(CollectingOutputChannel):
+    """The output of a turn fed from the inbox: each response goes to the outbox, durably,
+    before Rasa saves the turn; `durable.sender` sends it afterwards."""
+
+    def __init__(self, outbox: Outbox, source: str) -> None:
+        super().__init__()
+        self.outbox = outbox
+        self.source = source
+        self._seq = 0
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._queue(recipient_id, dict(message))
+
+    async def _persist_message(self, message: dict[str, Any]) -> None:
+        # The send_text_message / send_text_with_buttons / ... family ends here.
+        recipient_id = message.pop("recipient_id")
+        await self._queue(recipient_id, {k: v for k, v in message.items() if v is not None})
+
+    async def _queue(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self.outbox.add(recipient_id, self.name(), self.source, [message], self._seq)
+        self._seq += 1
 
 
 class WhatsAppInput(InputChannel):
@@ -158,13 +209,14 @@ class WhatsAppInput(InputChannel):
         client: WhatsAppClient,
         state: ChannelState,
         max_body_bytes: int = MAX_BODY_BYTES,
-        max_pending: int = MAX_PENDING_MESSAGES,
+        store: OrderStore | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.state = state
         self.max_body_bytes = max_body_bytes
-        self.max_pending = max_pending
+        # The inbox and outbox are tables in the order store's database.
+        self.store = store
         self._log_configuration()
 
     @classmethod
@@ -204,23 +256,27 @@ class WhatsAppInput(InputChannel):
                 "WHATSAPP_ACCESS_TOKEN / WHATSAPP_PHONE_NUMBER_ID not set: replies cannot "
                 "be sent."
             )
-        logger.info("WhatsApp de-duplication store: %s", self.state.backend)
+        logger.info("WhatsApp reply tokens and options: %s", self.state.backend)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        queues: PerSenderQueues[InboundMessage] = PerSenderQueues(
-            lambda inbound: self._handle(inbound, on_new_message), self.max_pending
-        )
         whatsapp = Blueprint("whatsapp_webhook", __name__)
+        durable: Durable | None = None
 
         @whatsapp.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json({
+            report: dict[str, Any] = {
                 "status": "ok",
                 "signature_check": self.settings.signature_check,
                 "sending_configured": self.client.configured,
-                "dedupe_store": self.state.backend,
-                "pending_messages": queues.pending,
-            })
+                "reply_state": self.state.backend,
+            }
+            if durable is not None:
+                try:
+                    report |= await durable.health()
+                except SQLAlchemyError:
+                    logger.exception("WhatsApp health: the inbox could not be read")
+                    return _error(503, "the inbox's database is not reachable")
+            return response.json(report)
 
         @whatsapp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
@@ -259,32 +315,56 @@ class WhatsAppInput(InputChannel):
                 return _error(400, reason)
 
             inbound = event.messages()
-            if inbound and not _bot_ready(request):
-                # Acknowledging now would lose the messages; Meta redelivers after a 503.
-                logger.warning("WhatsApp webhook: no model loaded yet, asking Meta to retry")
-                return _error(503, "the bot is starting, retry later")
-            if not queues.has_room_for(len(inbound)):
-                logger.error("WhatsApp webhook: %d messages pending, asking Meta to retry",
-                             queues.pending)
-                return _error(503, "too busy, retry later")
+            if inbound:
+                assert durable is not None
+                try:
+                    # Durable before the 200: the inbox row is also the "seen" record.
+                    await durable.inbox.add([_inbox_item(item) for item in inbound])
+                except SQLAlchemyError:
+                    logger.exception("WhatsApp webhook: the inbox could not be written")
+                    return _error(503, "temporarily unable to accept messages; retry later")
+                durable.wake()
             _log_reports(event)
-            for item in inbound:
-                queues.submit(item.message.sender, item)
             return response.json({"status": "accepted", "messages": len(inbound)})
+
+        @whatsapp.route("/inbox/wake", methods=["POST"])
+        async def wake(request: Request) -> HTTPResponse:
+            # A front door wrote new items. Waking only makes the consumer look sooner.
+            if durable is not None:
+                durable.consumer.wake()
+            return response.empty()
+
+        @whatsapp.listener("before_server_start")
+        async def prepare(app: Sanic, _loop: Any) -> None:
+            nonlocal durable
+            durable = for_app(app, self.store or get_store())
+            outbox = durable.outbox
+            durable.consumer.handle(
+                INBOX_KIND, lambda item: self._consume(item, on_new_message, app, outbox)
+            )
+
+        @whatsapp.listener("after_server_start")
+        async def start(*_: Any) -> None:
+            assert durable is not None
+            durable.start()
 
         @whatsapp.listener("before_server_stop")
         async def finish(*_: Any) -> None:
-            await queues.drain(SHUTDOWN_GRACE_SECONDS)
+            if durable is not None:
+                await durable.stop()
             await self.client.close()
             await self.state.close()
 
         return whatsapp
 
-    async def _handle(self, inbound: InboundMessage, on_new_message: OnNewMessage) -> None:
+    async def _consume(
+        self, item: InboxItem, on_new_message: OnNewMessage, app: Any, outbox: Outbox
+    ) -> None:
+        inbound = InboundMessage.from_stored(item.payload)
         message = inbound.message
-        # De-duplicate first: a redelivery must not touch state (e.g. numbered options).
-        if not await self.state.first_time(message.id):
-            logger.info("WhatsApp message %s already handled, redelivery ignored", message.id)
+        if item.retried and await _already_in_conversation(app, message.sender, message.id):
+            # A crash after Rasa saved the turn: its replies are in the outbox already.
+            logger.info("WhatsApp message %s was answered before a restart", message.id)
             return
         rasa_input = await to_rasa_input(inbound, self.state)
         if rasa_input is None:
@@ -294,16 +374,39 @@ class WhatsAppInput(InputChannel):
             await self.client.mark_as_read(message.id)
         except GraphApiError:
             pass  # logged by the client; the customer still gets an answer
-        await on_new_message(
-            UserMessage(
-                rasa_input.text,
-                self.get_output_channel(),
-                sender_id=message.sender,
-                input_channel=self.name(),
-                message_id=message.id,
-                metadata=rasa_input.metadata,
+        output = QueuedOutput(outbox, source=f"inbox:{item.id}")
+        try:
+            await on_new_message(
+                UserMessage(
+                    rasa_input.text,
+                    output,
+                    sender_id=message.sender,
+                    input_channel=self.name(),
+                    message_id=message.id,
+                    metadata=rasa_input.metadata,
+                )
             )
-        )
+        except Exception:
+            logger.exception("WhatsApp message from %s could not be handled", message.sender)
+            raise
+        finally:
+            app.ctx.durable.sender.flush_soon(message.sender)
+
+
+def _inbox_item(inbound: InboundMessage) -> NewItem:
+    message = inbound.message
+    return NewItem(INBOX_KIND, message.sender, f"whatsapp:{message.id}", inbound.to_stored())
+
+
+async def _already_in_conversation(app: Any, sender_id: str, message_id: str) -> bool:
+    tracker_store = getattr(getattr(app.ctx, "agent", None), "tracker_store", None)
+    if tracker_store is None:
+        return False
+    tracker = await tracker_store.retrieve(sender_id)
+    return tracker is not None and any(
+        isinstance(event, UserUttered) and event.message_id == message_id
+        for event in tracker.events
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -321,11 +424,6 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         if size > limit:
             return None
         chunks.append(chunk)
-
-
-def _bot_ready(request: Request) -> bool:
-    agent = getattr(request.app.ctx, "agent", None)
-    return agent is not None and agent.is_ready()
 
 
 def _log_reports(event: WebhookEvent) -> None:

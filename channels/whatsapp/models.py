@@ -245,6 +245,8 @@ class Message:
     location: Location | None = None
     media: Media | None = None
     errors: list[ApiError] = field(default_factory=list)
+    # The message object as Meta sent it: what the inbox keeps, parsed again when read.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def parse(cls, node: _Node) -> Message:
@@ -271,6 +273,7 @@ class Message:
             **identity,
             type=kind,
             errors=[ApiError.parse(n) for n in node.nodes("errors")],
+            raw=node.data,
             **fields,
         )
 
@@ -360,6 +363,21 @@ class InboundMessage:
     message: Message
     profile_name: str | None
     phone_number_id: str | None
+
+    def to_stored(self) -> dict[str, Any]:
+        return {
+            "message": self.message.raw,
+            "profile_name": self.profile_name,
+            "phone_number_id": self.phone_number_id,
+        }
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> InboundMessage:
+        return cls(
+            Message.parse(_Node(stored.get("message"), "$.message")),
+            stored.get("profile_name"),
+            stored.get("phone_number_id"),
+        )
 
 
 @dataclass(frozen=True)

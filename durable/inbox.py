@@ -1,0 +1,242 @@
+"""The inbox: verified inbound events, written before the webhook is answered.
+
+A row is the event's de-duplication record and its work item at once (one unique key),
+so "seen" and "will be handled" can never disagree. Consumers claim a customer's
+oldest pending row with a lease, and mark it done after the bot's turn finished. A row
+that fails `max_attempts` times is parked with its error: visible (`make inbox`),
+retryable, and out of the way of that customer's later messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from durable import tables
+from durable.tables import PENDING, inbox
+from orders.store import utcnow
+
+DONE = "done"
+PARKED = "parked"
+# A turn that fails is retried quickly (the action server restarting, a database blip),
+# then parked: the customer's later messages must not wait long behind it.
+DEFAULT_MAX_ATTEMPTS = 4
+RETRY_BASE_SECONDS = 0.25
+RETRY_CAP_SECONDS = 5.0
+DEFAULT_LEASE_SECONDS = 60.0
+# Meta and Razorpay redeliver for days: done rows are kept that long as "seen" records.
+KEEP_DONE = timedelta(days=8)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    kind: str  # which handler takes it: "whatsapp", "payment"
+    customer_id: str
+    dedupe_key: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    kind: str
+    customer_id: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    attempts: int
+    claims: int
+    received_at: datetime
+    lease: str
+
+    @property
+    def retried(self) -> bool:
+        """Whether someone may have worked on it before (a crash, a failure)."""
+        return self.attempts > 0 or self.claims > 1
+
+
+@dataclass(frozen=True)
+class ParkedItem:
+    id: int
+    kind: str
+    customer_id: str
+    dedupe_key: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+
+
+def lease_seconds() -> float:
+    raw = os.environ.get("INBOX_LEASE_SECONDS", "")
+    return float(raw) if raw.strip() else DEFAULT_LEASE_SECONDS
+
+
+class Inbox:
+    """The inbox table on the order store's engine. Every public method is a coroutine,
+    except `add_in`, which writes inside a caller's transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        lease: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self._tables = tables.Tables(engine)
+        self.max_attempts = max_attempts
+        self.lease = timedelta(seconds=lease if lease is not None else lease_seconds())
+
+    # -- writing from the front door -------------------------------------------------
+
+    def add_in(self, conn: Connection, items: Sequence[NewItem]) -> None:
+        """Insert `items` in the caller's transaction; ones already recorded are skipped."""
+        if not items:
+            return
+        self._tables.ensure(conn)
+        now = utcnow()
+        rows = [
+            {
+                "kind": item.kind,
+                "customer_id": item.customer_id[:64],
+                "dedupe_key": item.dedupe_key[:160],
+                "payload": tables.dumps(item.payload),
+                "status": PENDING,
+                "attempts": 0,
+                "claims": 0,
+                "received_at": now,
+            }
+            for item in items
+        ]
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(inbox).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows
+        )
+
+    async def add(self, items: Sequence[NewItem]) -> None:
+        await asyncio.to_thread(self._add, items)
+
+    def _add(self, items: Sequence[NewItem]) -> None:
+        with self._tables.writing() as conn:
+            self.add_in(conn, items)
+
+    # -- consuming ----------------------------------------------------------------------
+
+    async def claim(self, consumer: str, limit: int) -> list[InboxItem]:
+        return await asyncio.to_thread(self._claim, consumer, limit)
+
+    def _claim(self, consumer: str, limit: int) -> list[InboxItem]:
+        lease = f"{consumer}/{uuid.uuid4().hex}"
+        with self._tables.writing() as conn:
+            rows = tables.claim_heads(conn, inbox, lease, limit, self.lease)
+        return [_item(row) for row in rows]
+
+    async def renew(self, leases: list[str]) -> None:
+        await asyncio.to_thread(self._in_transaction, tables.renew, inbox, leases, self.lease)
+
+    async def release(self, consumer: str) -> int:
+        """Give back what `consumer` holds: at its start (a crash left leases behind) and
+        at its shutdown (what it did not finish is taken at once by the next one)."""
+        return await asyncio.to_thread(self._in_transaction, tables.release, inbox, consumer)
+
+    async def done(self, item: InboxItem) -> bool:
+        """Mark the item handled; False when its lease was lost to another consumer."""
+        return await asyncio.to_thread(
+            self._finish, item, {"status": DONE, "finished_at": utcnow(), "lease_owner": None}
+        )
+
+    async def failed(self, item: InboxItem, error: str) -> bool:
+        """Count a failed attempt; returns True when the item is now parked."""
+        attempts = item.attempts + 1
+        if attempts >= self.max_attempts:
+            values = {"status": PARKED, "finished_at": utcnow()}
+        else:
+            delay = tables.retry_delay(attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
+            values = {"lease_until": utcnow() + delay}
+        values |= {"attempts": attempts, "last_error": error[:2000], "lease_owner": None}
+        await asyncio.to_thread(self._finish, item, values)
+        return attempts >= self.max_attempts
+
+    def _finish(self, item: InboxItem, values: dict[str, Any]) -> bool:
+        with self._tables.writing() as conn:
+            result = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == item.id)
+                .where(inbox.c.lease_owner == item.lease)
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    # -- operations ---------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._read, tables.stats, inbox, PARKED)
+
+    async def parked(self, limit: int = 100) -> list[ParkedItem]:
+        return await asyncio.to_thread(self._read, _parked, limit)
+
+    async def retry(self, ids: Sequence[int] | None = None) -> int:
+        """Put parked items (all, or these ids) back in the queue with fresh attempts."""
+        return await asyncio.to_thread(self._in_transaction, _retry, ids)
+
+    async def purge(self, older_than: timedelta = KEEP_DONE) -> int:
+        return await asyncio.to_thread(self._in_transaction, _purge, older_than)
+
+    def _in_transaction(self, fn: Any, *args: Any) -> Any:
+        with self._tables.writing() as conn:
+            return fn(conn, *args)
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        with self._tables.reading() as conn:
+            return fn(conn, *args)
+
+
+def _item(row: Any) -> InboxItem:
+    return InboxItem(
+        id=row["id"],
+        kind=row["kind"],
+        customer_id=row["customer_id"],
+        dedupe_key=row["dedupe_key"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        claims=row["claims"],
+        received_at=row["received_at"],
+        lease=row["lease_owner"],
+    )
+
+
+def _parked(conn: Connection, limit: int) -> list[ParkedItem]:
+    query = sa.select(inbox).where(inbox.c.status == PARKED).order_by(inbox.c.id).limit(limit)
+    return [
+        ParkedItem(
+            row["id"],
+            row["kind"],
+            row["customer_id"],
+            row["dedupe_key"],
+            row["attempts"],
+            row["last_error"],
+            row["received_at"],
+        )
+        for row in conn.execute(query).mappings()
+    ]
+
+
+def _retry(conn: Connection, ids: Sequence[int] | None) -> int:
+    query = inbox.update().where(inbox.c.status == PARKED)
+    if ids is not None:
+        query = query.where(inbox.c.id.in_(list(ids)))
+    values = {"status": PENDING, "attempts": 0, "finished_at": None, "lease_until": None}
+    return conn.execute(query.values(**values)).rowcount
+
+
+def _purge(conn: Connection, older_than: timedelta) -> int:
+    query = inbox.delete().where(inbox.c.status == DONE)
+    return conn.execute(query.where(inbox.c.finished_at < utcnow() - older_than)).rowcount

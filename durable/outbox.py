@@ -1,0 +1,208 @@
+"""The outbox: what the bot says because of an event it already acknowledged.
+
+A turn's responses (and payment notices) are written here before the turn is saved,
+so a crash cannot lose them; `durable.sender` sends them in order per customer and
+marks each sent with the ids the channel's service gave it. A response is kept as Rasa
+produced it, channel-neutral; the channel renders it when it is sent. A response that
+renders to several messages records how many went out, so a retry sends only the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from durable import tables
+from durable.tables import PENDING, outbox
+from orders.store import utcnow
+
+SENT = "sent"
+FAILED = "failed"
+SEND_LEASE = timedelta(seconds=60)
+# Meta's outages last seconds to minutes: retry soon, then every five minutes at most.
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 300.0
+# WhatsApp refuses free-form messages 24 h after the customer's last one: past that, a
+# message still failing is given up on (failed), visible in the health report.
+GIVE_UP_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: int
+    customer_id: str
+    channel: str
+    message: dict[str, Any]
+    confirms_order: int | None
+    attempts: int
+    parts_sent: int
+    message_ids: tuple[str, ...]
+    lease: str
+
+
+class Outbox:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tables = tables.Tables(engine)
+
+    async def add(
+        self,
+        customer_id: str,
+        channel: str,
+        source: str,
+        messages: Sequence[dict[str, Any]],
+        first_seq: int = 0,
+        confirms_order: int | None = None,
+    ) -> None:
+        """Record `messages` from `source` (numbered from `first_seq`); a source's
+        messages already recorded (a turn run twice) are kept as they were."""
+        await asyncio.to_thread(
+            self._add, customer_id, channel, source, list(messages), first_seq, confirms_order
+        )
+
+    def _add(
+        self,
+        customer_id: str,
+        channel: str,
+        source: str,
+        messages: list[dict[str, Any]],
+        first_seq: int,
+        confirms_order: int | None,
+    ) -> None:
+        if not messages:
+            return
+        now = utcnow()
+        rows = [
+            {
+                "customer_id": customer_id[:64],
+                "channel": channel[:32],
+                "source": source[:160],
+                "seq": first_seq + index,
+                "message": tables.dumps(message),
+                "confirms_order": confirms_order,
+                "status": PENDING,
+                "attempts": 0,
+                "parts_sent": 0,
+                "message_ids": "[]",
+                "created_at": now,
+            }
+            for index, message in enumerate(messages)
+        ]
+        with self._tables.writing() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(
+                dialect.insert(outbox).on_conflict_do_nothing(index_elements=["source", "seq"]),
+                rows,
+            )
+
+    async def claim(
+        self, sender: str, limit: int, customer_id: str | None = None
+    ) -> list[OutgoingMessage]:
+        return await asyncio.to_thread(self._claim, sender, limit, customer_id)
+
+    def _claim(self, sender: str, limit: int, customer_id: str | None) -> list[OutgoingMessage]:
+        lease = f"{sender}/{uuid.uuid4().hex}"
+        with self._tables.writing() as conn:
+            rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, customer_id)
+        return [_message(row) for row in rows]
+
+    async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> None:
+        values = {
+            "status": SENT,
+            "sent_at": utcnow(),
+            "parts_sent": row.parts_sent + len(message_ids),
+            "message_ids": tables.dumps([*row.message_ids, *message_ids]),
+            "lease_owner": None,
+        }
+        await asyncio.to_thread(self._update, row, values)
+
+    async def failed(
+        self, row: OutgoingMessage, error: str, permanent: bool, message_ids: Sequence[str]
+    ) -> bool:
+        """Count a failed send (keeping the parts that did go out); returns True when
+        the message is given up on."""
+        attempts = row.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": error[:2000],
+            "parts_sent": row.parts_sent + len(message_ids),
+            "message_ids": tables.dumps([*row.message_ids, *message_ids]),
+            "lease_owner": None,
+        }
+        give_up = permanent or await asyncio.to_thread(self._too_old, row)
+        if give_up:
+            values["status"] = FAILED
+        else:
+            values["lease_until"] = utcnow() + tables.retry_delay(
+                attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
+            )
+        await asyncio.to_thread(self._update, row, values)
+        return give_up
+
+    def _too_old(self, row: OutgoingMessage) -> bool:
+        with self._tables.reading() as conn:
+            created = conn.execute(
+                sa.select(outbox.c.created_at).where(outbox.c.id == row.id)
+            ).scalar()
+        return created is not None and tables._aware(created) < utcnow() - GIVE_UP_AFTER
+
+    def _update(self, row: OutgoingMessage, values: dict[str, Any]) -> None:
+        with self._tables.writing() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == row.id)
+                .where(outbox.c.lease_owner == row.lease)
+                .values(**values)
+            )
+
+    async def confirmation_recorded(self, order_number: int) -> bool:
+        """Whether a confirmation of the order is waiting to be sent or was sent."""
+        query = (
+            sa.select(outbox.c.id)
+            .where(outbox.c.confirms_order == order_number)
+            .where(outbox.c.status.in_([PENDING, SENT]))
+            .limit(1)
+        )
+        return await asyncio.to_thread(self._exists, query)
+
+    def _exists(self, query: sa.sql.Select) -> bool:
+        with self._tables.reading() as conn:
+            return conn.execute(query).first() is not None
+
+    async def release(self, sender: str) -> int:
+        return await asyncio.to_thread(self._in_transaction, tables.release, outbox, sender)
+
+    async def stats(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._read, tables.stats, outbox, FAILED)
+
+    def _in_transaction(self, fn: Any, *args: Any) -> Any:
+        with self._tables.writing() as conn:
+            return fn(conn, *args)
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        with self._tables.reading() as conn:
+            return fn(conn, *args)
+
+
+def _message(row: Any) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        channel=row["channel"],
+        message=json.loads(row["message"]),
+        confirms_order=row["confirms_order"],
+        attempts=row["attempts"],
+        parts_sent=row["parts_sent"],
+        message_ids=tuple(json.loads(row["message_ids"] or "[]")),
+        lease=row["lease_owner"],
+    )
+

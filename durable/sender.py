@@ -1,0 +1,123 @@
+"""Sends the outbox: each customer's messages in order, each marked sent once the
+channel's service accepted it, with the ids it returned.
+
+A message that fails for a reason that may pass (Meta down, rate limits) is retried
+with growing delays; one refused for good (a closed 24-hour window, a blocked number)
+is given up on and counted. Sending a payment confirmation is what records it on the
+order: the fact "confirmation sent" has this one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
+from durable.outbox import Outbox, OutgoingMessage
+from orders.store import OrderStore
+
+logger = logging.getLogger(__name__)
+
+BATCH = 32
+POLL_SECONDS = 1.0
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        outbox: Outbox,
+        outputs: OutputResolver,
+        store: OrderStore,
+        name: str,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.outbox = outbox
+        self.outputs = outputs
+        self.store = store
+        self.name = name
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def flush(self, customer_id: str | None = None) -> None:
+        """Send what is due now (one customer's, or everyone's), oldest first."""
+        while True:
+            rows = await self.outbox.claim(self.name, BATCH, customer_id)
+            if not rows:
+                return
+            await asyncio.gather(*(self._send(row) for row in rows))
+
+    def flush_soon(self, customer_id: str) -> None:
+        """Start sending a customer's messages without waiting for it."""
+        task = asyncio.create_task(self._flush_logged(customer_id))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush_logged(self, customer_id: str | None) -> None:
+        try:
+            await self.flush(customer_id)
+        except Exception:
+            logger.exception("Outbox: sending to %s failed; the next sweep retries", customer_id)
+
+    async def _send(self, row: OutgoingMessage) -> None:
+        output = self.outputs(row.channel)
+        if not isinstance(output, ReportingOutputChannel):
+            # rasa shell, REST, tests: nobody to push to, so the message is logged.
+            logger.info("Message for %s (no push channel): %s", row.customer_id, row.message)
+            await self._sent(row, [])
+            return
+        try:
+            ids = await output.deliver(row.customer_id, row.message, skip=row.parts_sent)
+        except DeliveryFailed as exc:
+            gave_up = await self.outbox.failed(row, str(exc), exc.permanent, exc.message_ids)
+            if gave_up:
+                logger.error("Outbox message %s to %s given up: %s", row.id, row.customer_id, exc)
+            else:
+                logger.warning(
+                    "Outbox message %s to %s not sent yet (attempt %d): %s",
+                    row.id,
+                    row.customer_id,
+                    row.attempts + 1,
+                    exc,
+                )
+            return
+        await self._sent(row, ids)
+
+    async def _sent(self, row: OutgoingMessage, ids: list[str]) -> None:
+        await self.outbox.sent(row, ids)
+        if row.confirms_order is not None:
+            await self.store.mark_confirmation_sent(row.confirms_order)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._sweep())
+
+    async def stop(self, grace: float) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._flushes:
+            await asyncio.wait(set(self._flushes), timeout=grace)
+        await self._release()
+
+    async def _release(self) -> None:
+        try:
+            await self.outbox.release(self.name)
+        except Exception:
+            # The database is away: the leases run out by themselves.
+            logger.exception("Outbox: could not give back this sender's leases")
+
+    async def _sweep(self) -> None:
+        """Retries and takeovers: what no turn is flushing right now."""
+        await self._release()
+        while True:
+            await self._flush_logged(None)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,124 @@
+"""One inbox consumer and one outbox sender per server process, shared by its channels.
+
+Each channel registers its handler for its kind of inbox item; the first to start the
+server's work starts both loops, and stopping is idempotent. A front door (a process
+without a model) writes the inbox and sends the outbox, but never consumes: it wakes
+the Rasa servers named in INBOX_WAKE_URLS instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from channels.delivery import channel_outputs
+from durable.consumer import InboxConsumer
+from durable.inbox import Inbox
+from durable.outbox import Outbox
+from durable.sender import OutboxSender
+from orders.store import OrderStore
+
+logger = logging.getLogger(__name__)
+
+WAKE_PATH = "/webhooks/whatsapp/inbox/wake"
+WAKE_TIMEOUT_SECONDS = 0.5
+SHUTDOWN_GRACE_SECONDS = 10.0
+FRONT_DOOR = "front_door"
+
+
+def consumer_name(app: Any) -> str:
+    """Stable across restarts of one server (INBOX_CONSUMER_NAME, set by the run scripts),
+    so a restart takes back its own unfinished work at once; unique otherwise."""
+    configured = os.environ.get("INBOX_CONSUMER_NAME")
+    if configured:
+        return configured
+    return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+
+
+def wake_urls() -> list[str]:
+    raw = os.environ.get("INBOX_WAKE_URLS", "")
+    return [url.strip().rstrip("/") + WAKE_PATH for url in raw.split(",") if url.strip()]
+
+
+class Durable:
+    def __init__(self, app: Any, store: OrderStore) -> None:
+        name = consumer_name(app)
+        self.front_door = getattr(app.ctx, "role", None) == FRONT_DOOR
+        self.inbox = Inbox(store.engine)
+        self.outbox = Outbox(store.engine)
+        self.consumer = InboxConsumer(self.inbox, name, ready=_agent_ready(app))
+        outputs = channel_outputs(lambda: getattr(app.ctx, "input_channels", None) or [])
+        self.sender = OutboxSender(self.outbox, outputs, store, name)
+        self._wake_urls = wake_urls() if self.front_door else []
+        self._session: aiohttp.ClientSession | None = None
+        self._pokes: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._stopped = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if not self.front_door:
+            self.consumer.start()
+        self.sender.start()
+
+    async def stop(self) -> None:
+        if self._stopped or not self._started:
+            return
+        self._stopped = True
+        await self.consumer.stop(SHUTDOWN_GRACE_SECONDS)
+        await self.sender.stop(SHUTDOWN_GRACE_SECONDS)
+        if self._pokes:
+            await asyncio.wait(set(self._pokes), timeout=WAKE_TIMEOUT_SECONDS)
+        if self._session is not None:
+            await self._session.close()
+
+    def wake(self) -> None:
+        """New inbox items: wake this process's consumer, or the Rasa servers'."""
+        if not self.front_door:
+            self.consumer.wake()
+        for url in self._wake_urls:
+            task = asyncio.create_task(self._poke(url))
+            self._pokes.add(task)
+            task.add_done_callback(self._pokes.discard)
+
+    async def _poke(self, url: str) -> None:
+        # Best effort: a lost wake-up only costs the consumer's poll interval.
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=WAKE_TIMEOUT_SECONDS)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        try:
+            async with self._session.post(url) as resp:
+                await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            logger.debug("Inbox wake-up to %s failed: %s", url, type(exc).__name__)
+
+    async def health(self) -> dict[str, Any]:
+        return {
+            "inbox": await self.inbox.stats(),
+            "outbox": await self.outbox.stats(),
+            "consuming": self.consumer.running,
+        }
+
+
+def for_app(app: Any, store: OrderStore) -> Durable:
+    durable = getattr(app.ctx, "durable", None)
+    if durable is None:
+        durable = app.ctx.durable = Durable(app, store)
+    return durable
+
+
+def _agent_ready(app: Any) -> Callable[[], bool]:
+    # Rasa drops messages that arrive before its model is loaded: wait for it instead.
+    def ready() -> bool:
+        agent = getattr(app.ctx, "agent", None)
+        return agent is not None and agent.is_ready()
+
+    return ready

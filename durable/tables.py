@@ -1,0 +1,206 @@
+"""The inbox and outbox tables, and the claim both use: the oldest pending row of each
+customer, taken with a lease.
+
+Only a customer's oldest pending row can be claimed, so a customer's rows are handled
+one at a time and in order, while different customers' rows go in parallel. A lease
+that runs out (its holder died) makes the row claimable again. On PostgreSQL the claim
+skips rows another consumer is locking (`FOR UPDATE SKIP LOCKED`); SQLite has one
+writer at a time, which gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from orders.store import utcnow, writer_lock
+
+metadata = sa.MetaData()
+
+PENDING = "pending"
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    # The de-duplication record: a redelivered event hits this unique key.
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # pending | done | parked
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claims", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("lease_owner", sa.String(120)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_inbox_queue", "status", "customer_id", "id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    # What caused the message and its place among that cause's messages: a turn that
+    # runs twice (at least once into Rasa) writes the same keys, and only once.
+    sa.Column("source", sa.String(160), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),  # the Rasa response, as JSON
+    sa.Column("confirms_order", sa.Integer),  # sending it records this order's confirmation
+    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("parts_sent", sa.Integer, nullable=False, default=0),
+    sa.Column("message_ids", sa.Text, nullable=False, default="[]"),  # e.g. WhatsApp wamids
+    sa.Column("last_error", sa.Text),
+    sa.Column("lease_owner", sa.String(120)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("source", "seq", name="uq_outbox_source_seq"),
+    sa.Index("ix_outbox_queue", "status", "customer_id", "id"),
+    sa.Index("ix_outbox_confirms", "confirms_order"),
+)
+
+
+_creating = threading.Lock()
+
+
+class Tables:
+    """The inbox and outbox tables on one database, created on first use: a server may
+    start while its database is away, and answers 503 until it is back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._ready = False
+
+    def ensure(self, bind: Engine | Connection | None = None) -> None:
+        """`bind`: a connection inside its caller's transaction, or the engine."""
+        if not self._ready:
+            with _creating:
+                metadata.create_all(bind if bind is not None else self.engine)
+            self._ready = True
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        self.ensure()
+        with writer_lock(self.engine), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        self.ensure()
+        with self.engine.connect() as conn:
+            yield conn
+
+
+def claim_heads(
+    conn: Connection,
+    table: sa.Table,
+    owner: str,
+    limit: int,
+    lease: timedelta,
+    customer_id: str | None = None,
+) -> list[Any]:
+    """Lease up to `limit` rows, each the oldest pending row of its customer, to `owner`
+    (a token unique to this claim); returns them oldest first."""
+    now = utcnow()
+    earlier = table.alias("earlier")
+    head = (
+        sa.select(sa.func.min(earlier.c.id))
+        .where(earlier.c.customer_id == table.c.customer_id)
+        .where(earlier.c.status == PENDING)
+        .scalar_subquery()
+    )
+    candidates = (
+        sa.select(table.c.id)
+        .where(table.c.status == PENDING)
+        .where(sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now))
+        .where(table.c.id == head)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    if customer_id is not None:
+        candidates = candidates.where(table.c.customer_id == customer_id)
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    values: dict[str, Any] = {"lease_owner": owner, "lease_until": now + lease}
+    if "claims" in table.c:
+        values["claims"] = table.c.claims + 1
+    conn.execute(table.update().where(table.c.id.in_(candidates.scalar_subquery())).values(**values))
+    query = sa.select(table).where(table.c.lease_owner == owner).order_by(table.c.id)
+    return list(conn.execute(query).mappings())
+
+
+def renew(conn: Connection, table: sa.Table, owners: list[str], lease: timedelta) -> None:
+    if owners:
+        conn.execute(
+            table.update()
+            .where(table.c.lease_owner.in_(owners))
+            .where(table.c.status == PENDING)
+            .values(lease_until=utcnow() + lease)
+        )
+
+
+def release(conn: Connection, table: sa.Table, owner_prefix: str) -> int:
+    """Free the pending rows leased by a consumer (a restart of it, or its shutdown)."""
+    result = conn.execute(
+        table.update()
+        .where(table.c.lease_owner.like(f"{owner_prefix}/%"))
+        .where(table.c.status == PENDING)
+        .values(lease_owner=None, lease_until=None)
+    )
+    return result.rowcount
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> timedelta:
+    """`base`, twice that, four times ... up to `cap`: a short outage costs little, a
+    long one brings no storm of retries."""
+    return timedelta(seconds=min(base * 2.0 ** max(attempts - 1, 0), cap))
+
+
+def stats(conn: Connection, table: sa.Table, failed_status: str) -> dict[str, Any]:
+    """Pending rows, the age of the oldest, rows given up on, and rows leased right now."""
+    now = utcnow()
+    pending = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(table.c.id)).where(table.c.status == PENDING)
+    ).one()
+    oldest: datetime | None = None
+    if pending[1] is not None:
+        time_column = table.c.received_at if "received_at" in table.c else table.c.created_at
+        oldest = conn.execute(sa.select(time_column).where(table.c.id == pending[1])).scalar()
+    failed = conn.execute(
+        sa.select(sa.func.count()).where(table.c.status == failed_status)
+    ).scalar()
+    leased = conn.execute(
+        sa.select(sa.func.count())
+        .where(table.c.status == PENDING)
+        .where(table.c.lease_owner.isnot(None))
+        .where(table.c.lease_until > now)
+    ).scalar()
+    age = (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+    return {
+        "pending": pending[0],
+        "oldest_pending_seconds": round(max(age, 0.0), 3),
+        failed_status: failed,
+        "in_flight": leased,
+    }
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
