@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run train shell test validate browser pytest conversation-tests nlu-report lint lock reconcile bench clean print-python
+.PHONY: help install run train shell test validate browser pytest conversation-tests nlu-report lint lock inbox reconcile bench clean print-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-inten
 	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
+inbox: $(BIN)/.installed ## inbox and outbox health, parked items; RETRY="ID ..." or RETRY=all retries them
+	@set -a; [ ! -f .env ] || . ./.env; set +a; \
+	$(BIN)/python -m server.inbox_cli $(if $(RETRY),--retry $(RETRY))
+
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
 	$(BIN)/python -m server.reconcile_cli --once
 
@@ -81,7 +85,7 @@ bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
 	$(BIN)/python bench/scaling_bench.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce orders gateways sandbox server tests scripts bench
+	$(BIN)/ruff check actions channels commerce orders gateways durable sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock

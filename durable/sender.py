@@ -39,6 +39,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def flush(self, customer_id: str | None = None) -> None:
         """Send what is due now (one customer's, or everyone's), oldest first."""
@@ -97,11 +98,15 @@ class OutboxSender:
             self._task = asyncio.create_task(self._sweep())
 
     async def stop(self, grace: float) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._flushes:
-            await asyncio.wait(set(self._flushes), timeout=grace)
+        """Finish the sends under way (within `grace`), then give back the rest."""
+        self._stopping = True
+        self._wake.set()
+        pending = [task for task in (self._task, *self._flushes) if task is not None]
+        if pending:
+            _, unfinished = await asyncio.wait(pending, timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         await self._release()
 
     async def _release(self) -> None:
@@ -114,7 +119,7 @@ class OutboxSender:
     async def _sweep(self) -> None:
         """Retries and takeovers: what no turn is flushing right now."""
         await self._release()
-        while True:
+        while not self._stopping:
             await self._flush_logged(None)
             self._wake.clear()
             try:

@@ -36,9 +36,11 @@ def consumer_name(app: Any) -> str:
     """Stable across restarts of one server (INBOX_CONSUMER_NAME, set by the run scripts),
     so a restart takes back its own unfinished work at once; unique otherwise."""
     configured = os.environ.get("INBOX_CONSUMER_NAME")
-    if configured:
-        return configured
-    return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+    if not configured:
+        return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+    # Sanic workers of one server share its environment but not its leases.
+    workers = os.environ.get("SANIC_WORKERS") or "1"
+    return configured if workers == "1" else f"{configured}:{os.getpid()}"
 
 
 def wake_urls() -> list[str]:

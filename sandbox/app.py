@@ -55,7 +55,7 @@ def build_app(settings: SandboxSettings) -> web.Application:
                                prefix=RAZORPAY_PREFIX,
                                link_url=lambda link_id: f"{settings.public_url}/pay/{link_id}",
                                observer=journal.record_exchange)
-    bot = BotClient(settings.rasa_url, settings.rasa_token, journal)
+    bot = BotClient(settings.rasa_url, settings.rasa_token, journal, settings.webhook_url)
 
     app = web.Application(middlewares=[_json_errors])
     app[SETTINGS] = settings

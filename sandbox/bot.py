@@ -26,8 +26,11 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 class BotClient:
-    def __init__(self, rasa_url: str, token: str | None, journal: Journal) -> None:
+    def __init__(
+        self, rasa_url: str, token: str | None, journal: Journal, webhook_url: str | None = None
+    ) -> None:
         self.rasa_url = rasa_url.rstrip("/")
+        self.webhook_url = (webhook_url or rasa_url).rstrip("/")
         self.token = token
         self.journal = journal
         self._session: aiohttp.ClientSession | None = None
@@ -46,7 +49,7 @@ class BotClient:
     async def deliver(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """POST a signed webhook body; (status, answer). Status 0: the bot is not reachable."""
         try:
-            async with self.session.post(self.rasa_url + path, data=body,
+            async with self.session.post(self.webhook_url + path, data=body,
                                          headers=headers) as response:
                 status, answer = response.status, await _answer(response)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

@@ -22,7 +22,8 @@ import yaml
 
 SANDBOX_DIR = "var/sandbox"
 DEFAULT_PORT = "8080"
-DEFAULT_RASA_PORT = "5005"
+DEFAULT_RASA_PORT = "5006"
+DEFAULT_PUBLIC_PORT = "5005"  # the front door: where Meta's and Razorpay's webhooks go
 PHONE_NUMBER_ID = "100000000000002"  # the sandbox shop's WhatsApp number id
 # Settings that would reach real services or shared state from a sandbox run.
 NOT_IN_SANDBOX = (
@@ -45,6 +46,7 @@ def sandbox_environment(
         "SANDBOX_PORT": port,
         "SANDBOX_PUBLIC_URL": env.get("SANDBOX_PUBLIC_URL") or f"http://localhost:{port}",
         "RASA_URL": f"http://127.0.0.1:{env.get('RASA_PORT') or DEFAULT_RASA_PORT}",
+        "BOT_WEBHOOK_URL": f"http://127.0.0.1:{env.get('PUBLIC_PORT') or DEFAULT_PUBLIC_PORT}",
         "RASA_API_TOKEN": token(24),
         "WHATSAPP_ACCESS_TOKEN": "sandbox-" + token(24),
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,

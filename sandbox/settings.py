@@ -31,7 +31,7 @@ class SandboxSettings:
     host: str
     port: int
     public_url: str  # where the browser reaches the sandbox (payment links point here)
-    rasa_url: str
+    rasa_url: str  # the Rasa server: readiness and the designer panel's trackers
     shop_name: str
     access_token: str = field(repr=False)
     phone_number_id: str
@@ -43,6 +43,9 @@ class SandboxSettings:
     # Rasa's HTTP API token (the designer panel reads trackers with it); None: no panel.
     rasa_token: str | None = field(default=None, repr=False)
     catalog_path: str | None = None
+    # Where the simulated Meta and Razorpay post their webhooks (the front door);
+    # None: the Rasa server itself, which serves the same routes.
+    webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -72,4 +75,5 @@ class SandboxSettings:
             webhook_secret=env["RAZORPAY_WEBHOOK_SECRET"],
             rasa_token=env.get("RASA_API_TOKEN") or None,
             catalog_path=env.get("CATALOG_PATH") or None,
+            webhook_url=(env.get("BOT_WEBHOOK_URL") or "").rstrip("/") or None,
         )

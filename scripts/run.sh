@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Start the action server in the background and Rasa in the foreground; Ctrl-C stops all.
-#   scripts/run.sh server   the bot with its channels (WhatsApp, Razorpay webhooks); with no
-#                           WhatsApp/Razorpay credentials set, the sandbox (sandbox/mode.py)
+# Start the action server and the front door in the background and Rasa in the
+# foreground; Ctrl-C stops all.
+#   scripts/run.sh server   the bot with its channels (WhatsApp, Razorpay webhooks): the front
+#                           door answers webhooks on PUBLIC_PORT (5005) and writes the inbox,
+#                           Rasa (RASA_PORT, 5006) consumes it; with no WhatsApp/Razorpay
+#                           credentials set, the sandbox (sandbox/mode.py)
 #   scripts/run.sh shell    chat with the bot in this terminal
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +14,8 @@ mode="${1:-server}"
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 # endpoints.yml points Rasa at the action server on 5055.
 ACTIONS_PORT=5055
-RASA_PORT="${RASA_PORT:-5005}"
+PUBLIC_PORT="${PUBLIC_PORT:-5005}"
+RASA_PORT="${RASA_PORT:-5006}"
 ENDPOINTS=endpoints.yml
 RASA_OPTIONS=()
 mkdir -p var
@@ -36,7 +40,7 @@ wait_for() {  # URL PID NAME: until URL answers, or PID has died
 
 if [ "$mode" = server ]; then
   # Real or sandbox, from the credentials present; refuses (exit 2) when only some are set.
-  decision="$(RASA_PORT="$RASA_PORT" .venv/bin/python -m sandbox.mode)" || exit $?
+  decision="$(RASA_PORT="$RASA_PORT" PUBLIC_PORT="$PUBLIC_PORT" .venv/bin/python -m sandbox.mode)" || exit $?
   eval "$decision"
   if [ "$RUN_MODE" = sandbox ]; then
     # A fresh, separate shop each run: never the real order store or conversations.
@@ -60,7 +64,16 @@ case "$mode" in
   shell)
     .venv/bin/rasa shell --model models/checkout.tar.gz --endpoints endpoints.yml ;;
   server)
-    echo "Rasa on http://localhost:${RASA_PORT} (WhatsApp: /webhooks/whatsapp/webhook, Razorpay: /webhooks/razorpay/webhook)"
+    # The front door owns the public port and never waits for the model; it wakes Rasa
+    # when it wrote new work. Each keeps its name across restarts, so a restarted
+    # process takes back at once what it left unfinished.
+    INBOX_WAKE_URLS="http://127.0.0.1:${RASA_PORT}" \
+    INBOX_CONSUMER_NAME="$(hostname):front-door:${PUBLIC_PORT}" \
+      .venv/bin/python -m server.front_door --port "$PUBLIC_PORT" --credentials credentials.yml &
+    pids+=($!)
+    wait_for "http://127.0.0.1:${PUBLIC_PORT}/webhooks/whatsapp/" "$!" "front door"
+    echo "Webhooks on http://localhost:${PUBLIC_PORT} (WhatsApp: /webhooks/whatsapp/webhook, Razorpay: /webhooks/razorpay/webhook); Rasa on port ${RASA_PORT}"
+    export INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa:${RASA_PORT}}"
     .venv/bin/rasa run --model models/checkout.tar.gz --endpoints "$ENDPOINTS" \
       --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" ;;
   *)

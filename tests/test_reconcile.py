@@ -175,7 +175,8 @@ async def test_server_pass_on_request_and_refusals(
     channel = RazorpayWebhookInput(
         [WEBHOOK_SECRET], store, gateway, reconcile_interval=3600, reconcile_token="ops-token"
     )
-    closed = RazorpayWebhookInput([WEBHOOK_SECRET], store, gateway, reconcile_interval=3600)
+    # No gateway: this second server must not catch the payment up itself.
+    closed = RazorpayWebhookInput([WEBHOOK_SECRET], store, None, reconcile_interval=3600)
     async with (
         serve([whatsapp, channel], agent) as base_url,
         serve([closed], agent) as closed_url,

@@ -1,9 +1,7 @@
-"""The channel's state: de-duplication, reply tokens and numbered options, in memory
-and in a real Redis."""
+"""The channel's state: reply tokens and numbered options, in memory and in a real
+Redis. (De-duplication is the inbox's: tests/test_durable.py.)"""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
@@ -16,17 +14,6 @@ def state(request) -> ChannelState:
     if request.param == "memory":
         return ChannelState.in_memory()
     return request.getfixturevalue("redis_state_factory")()
-
-
-async def test_a_message_id_is_new_exactly_once(state):
-    assert await state.first_time("wamid.1")
-    assert not await state.first_time("wamid.1")
-    assert await state.first_time("wamid.2")
-
-
-async def test_concurrent_claims_of_one_id_have_one_winner(state):
-    results = await asyncio.gather(*(state.first_time("wamid.race") for _ in range(50)))
-    assert results.count(True) == 1
 
 
 async def test_payload_tokens_round_trip(state):
@@ -53,22 +40,22 @@ async def test_memory_store_is_bounded_and_forgets_the_oldest():
 
 async def test_memory_store_entries_expire():
     store = MemoryStore()
-    assert await store.add("k", "1", ttl=0)
+    await store.set("k", "1", ttl=0)
     assert await store.get("k") is None
-    assert await store.add("k", "2", ttl=60)  # expired, so absent again
+    await store.set("k", "2", ttl=60)
+    assert await store.get("k") == "2"
 
 
 async def test_an_unreachable_redis_degrades_instead_of_failing(caplog):
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
-    state = ChannelState(store, store)
+    state = ChannelState(store)
     try:
-        assert await state.first_time("wamid.x")  # answer rather than drop
         assert await state.payload_for("~p:x") is None
         assert await state.take_options("91111") == []
         await state.remember_options("91111", ["/a"])
     finally:
         await state.close()
-    assert "de-duplication store failed" in caplog.text
+    assert "failed to resolve a reply token" in caplog.text
 
 
 def test_redis_is_used_when_redis_url_is_set(monkeypatch):

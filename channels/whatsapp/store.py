@@ -1,11 +1,10 @@
-"""Small state the WhatsApp channel keeps between requests.
+"""Small state the WhatsApp channel keeps between a reply and the customer's answer.
 
-- message ids already seen (Meta redelivers; a message must be answered once),
 - short reply-id tokens -> full Rasa payloads (ids longer than WhatsApp allows),
 - the numbered options last offered to a customer (answerable with "3").
 
 In memory by default (bounded, per process). With REDIS_URL set, in Redis, so several
-Rasa processes share it and the "seen" check is atomic across them (SET NX EX).
+Rasa processes share it. (Which messages were seen is the durable inbox's job.)
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-SEEN_TTL = 7 * 24 * 3600  # Meta retries failed deliveries for days
 PAYLOAD_TTL = 30 * 24 * 3600  # a button can be tapped long after it was sent
 OPTIONS_TTL = 24 * 3600  # the customer-service window
 
@@ -27,8 +25,6 @@ OPTIONS_TTL = 24 * 3600  # the customer-service window
 class KeyValueStore(Protocol):
     backend: str
 
-    async def add(self, key: str, value: str, ttl: int) -> bool:
-        """Store `value` only if `key` is absent; True when it was stored."""
 
     async def set(self, key: str, value: str, ttl: int) -> None: ...
 
@@ -56,12 +52,6 @@ class MemoryStore:
             del self._items[key]
             return None
         return item[1]
-
-    async def add(self, key: str, value: str, ttl: int) -> bool:
-        if self._live(key) is not None:
-            return False
-        await self.set(key, value, ttl)
-        return True
 
     async def set(self, key: str, value: str, ttl: int) -> None:
         self._items[key] = (time.monotonic() + ttl, value)
@@ -91,9 +81,6 @@ class RedisStore:
         self._redis = redis.from_url(url, decode_responses=True)
         self._prefix = prefix
 
-    async def add(self, key: str, value: str, ttl: int) -> bool:
-        return bool(await self._redis.set(self._prefix + key, value, nx=True, ex=ttl))
-
     async def set(self, key: str, value: str, ttl: int) -> None:
         await self._redis.set(self._prefix + key, value, ex=ttl)
 
@@ -111,34 +98,21 @@ class ChannelState:
     """What the channel remembers, on top of a key-value store.
 
     Store failures are logged and degrade gracefully: an unreachable Redis must not
-    stop customers from being answered (at worst a redelivery is answered twice).
+    stop customers from being answered (at worst a tapped button is not understood).
     """
 
-    def __init__(self, seen: KeyValueStore, replies: KeyValueStore) -> None:
-        self._seen = seen
+    def __init__(self, replies: KeyValueStore) -> None:
         self._replies = replies
-        self.backend = seen.backend
+        self.backend = replies.backend
 
     @classmethod
     def in_memory(cls) -> ChannelState:
-        # Separate bounds, so a flood of message ids cannot evict reply tokens.
-        return cls(MemoryStore(100_000), MemoryStore(20_000))
+        return cls(MemoryStore(20_000))
 
     @classmethod
     def from_env(cls) -> ChannelState:
         url = os.environ.get("REDIS_URL")
-        if not url:
-            return cls.in_memory()
-        store = RedisStore(url)
-        return cls(store, store)
-
-    async def first_time(self, message_id: str) -> bool:
-        try:
-            return await self._seen.add(f"seen:{message_id}", "1", SEEN_TTL)
-        except Exception as exc:
-            logger.error("WhatsApp de-duplication store failed (%s); handling %s anyway",
-                         exc, message_id)
-            return True
+        return cls(RedisStore(url)) if url else cls.in_memory()
 
     async def remember_payload(self, token: str, payload: str) -> None:
         try:
@@ -169,6 +143,4 @@ class ChannelState:
         return json.loads(raw) if raw else []
 
     async def close(self) -> None:
-        await self._seen.close()
-        if self._replies is not self._seen:
-            await self._replies.close()
+        await self._replies.close()

@@ -70,9 +70,19 @@ class LiveStack:
     # Every Rasa server (rasa_urls[0] is rasa_url) and every process, by log name.
     rasa_urls: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Where webhooks go: the front door when one runs (server=None), else a Rasa server.
+    public_url: str | None = None
+    servers: dict[str, Server] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: Path | None = None
 
-    def post(self, path: str, body: bytes, headers: dict[str, str], server: int = 0) -> int:
-        base = self.rasa_urls[server] if self.rasa_urls else self.rasa_url
+    def post(
+        self, path: str, body: bytes, headers: dict[str, str], server: int | None = 0
+    ) -> int:
+        if server is None or (self.public_url and server == 0 and not self.rasa_urls):
+            base = self.public_url or self.rasa_url
+        else:
+            base = self.rasa_urls[server] if self.rasa_urls else self.rasa_url
         request = urllib.request.Request(base + path, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -80,7 +90,7 @@ class LiveStack:
         except urllib.error.HTTPError as error:
             return error.code
 
-    def customer_says(self, message: dict[str, Any], server: int = 0) -> int:
+    def customer_says(self, message: dict[str, Any], server: int | None = 0) -> int:
         """Deliver one WhatsApp message as Meta does: a signed webhook event."""
         body = json.dumps(whatsapp_meta.event(message)).encode()
         headers = {
@@ -93,6 +103,19 @@ class LiveStack:
         """End one server at once (SIGKILL: no shutdown, like a crashed machine)."""
         self.processes[name].kill()
         self.processes[name].wait(timeout=20)
+
+    def restart(self, name: str) -> None:
+        """Start a killed server again, as its supervisor would, and wait until it is up."""
+        assert self.workdir is not None
+        server = self.servers[name]
+        log = self.workdir / f"{name}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                server.command, cwd=REPO, env={**self.env, **server.env}, stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes[name] = process
+        _wait_until_up(server.health, process, log)
 
     def sent_after(
         self, start: int, until: Callable[[dict[str, Any]], bool], timeout: float = 60.0
@@ -122,6 +145,7 @@ class Server:
     name: str
     command: list[str]
     health: str  # answers 200 once the server is up
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's
 
 
 def log_tails(logs: list[Path], size: int = 3000) -> str:
@@ -157,7 +181,8 @@ def running(
             log = workdir / f"{server.name}.log"
             logs.append(log)
             process = subprocess.Popen(
-                server.command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+                server.command, cwd=REPO, env={**env, **server.env}, stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
             )
             processes.append(process)
             if started is not None:
@@ -201,9 +226,10 @@ def _base_env() -> dict[str, str]:
 def live_stack(
     workdir: Path, *, rasa_servers: int = 1, project_stores: bool = False,
     model: Path = MODEL, credentials: Path = REPO / "credentials.yml",
-    graph: FakeGraphApi | None = None, **extra_env: str,
+    graph: FakeGraphApi | None = None, front_door: bool = False, **extra_env: str,
 ) -> Iterator[LiveStack]:
-    """The action server and `rasa_servers` Rasa servers (named rasa, rasa2, ...).
+    """The action server and `rasa_servers` Rasa servers (named rasa, rasa2, ...), and
+    with `front_door` the front door (named front_door), which webhooks then reach.
 
     With `project_stores`, the tracker and lock stores of the project's endpoints.yml
     (set up by the environment, e.g. DATABASE_URL and REDIS_URL in `extra_env`); else
@@ -247,12 +273,28 @@ def live_stack(
         command[command.index("--port") + 1] = str(ports[-1])
         servers.append(Server(f"rasa{number}", command,
                               rasa.health.replace(str(rasa_port), str(ports[-1]))))
+    for server, port in zip(servers[1:], ports, strict=True):
+        # Stable per server, as scripts/run.sh sets it: a restart takes back its work.
+        server.env["INBOX_CONSUMER_NAME"] = f"test-{server.name}-{port}"
+    public_url = None
+    if front_door:
+        public_port = free_port()
+        public_url = f"http://127.0.0.1:{public_port}"
+        servers.append(Server(
+            "front_door",
+            [sys.executable, "-m", "server.front_door", "--host", "127.0.0.1",
+             "--port", str(public_port), "--credentials", str(credentials)],
+            f"{public_url}/webhooks/whatsapp/",
+            {"INBOX_WAKE_URLS": ",".join(f"http://127.0.0.1:{port}" for port in ports),
+             "INBOX_CONSUMER_NAME": f"test-front-door-{public_port}"},
+        ))
     processes: dict[str, subprocess.Popen] = {}
     try:
         with running(servers, env, workdir, processes) as logs:
             yield LiveStack(
                 f"http://127.0.0.1:{rasa_port}", database_url, graph, razorpay, fakes, logs,
-                [f"http://127.0.0.1:{port}" for port in ports], processes,
+                [f"http://127.0.0.1:{port}" for port in ports], processes, public_url,
+                {server.name: server for server in servers}, env, workdir,
             )
     finally:
         fakes.run(graph.stop())
@@ -262,10 +304,13 @@ def live_stack(
 
 @contextmanager
 def sandbox_stack(workdir: Path) -> Iterator[SandboxStack]:
-    """A sandbox run as `make run` starts one without credentials, on free ports."""
+    """A sandbox run as `make run` starts one without credentials (the sandbox, the
+    action server, Rasa and the front door), on free ports."""
     sandbox_port, actions_port, rasa_port = free_port(), free_port(), free_port()
+    public_port = free_port()
     env = {k: v for k, v in _base_env().items() if k not in mode.CREDENTIALS}
-    env.update(SANDBOX_PORT=str(sandbox_port), RASA_PORT=str(rasa_port))
+    env.update(SANDBOX_PORT=str(sandbox_port), RASA_PORT=str(rasa_port),
+               PUBLIC_PORT=str(public_port))
     assert mode.decide(env).mode is mode.Mode.SANDBOX
     for name in runenv.unset_in_sandbox(env):
         del env[name]
@@ -279,8 +324,16 @@ def sandbox_stack(workdir: Path) -> Iterator[SandboxStack]:
     ))
     sandbox = Server("sandbox", [sys.executable, "-m", "sandbox"],
                      f"http://127.0.0.1:{sandbox_port}/sandbox/api/status")
+    front_door = Server(
+        "front_door",
+        [sys.executable, "-m", "server.front_door", "--host", "127.0.0.1",
+         "--port", str(public_port)],
+        f"http://127.0.0.1:{public_port}/webhooks/whatsapp/",
+        {"INBOX_WAKE_URLS": f"http://127.0.0.1:{rasa_port}"},
+    )
     servers = [sandbox, *bot_servers(actions_port, rasa_port, endpoints,
-                                     "--enable-api", "--auth-token", env["RASA_API_TOKEN"])]
+                                     "--enable-api", "--auth-token", env["RASA_API_TOKEN"]),
+               front_door]
     with running(servers, env, workdir) as logs:
         yield SandboxStack(env["SANDBOX_PUBLIC_URL"], f"http://127.0.0.1:{rasa_port}",
                            database_url, logs)

@@ -31,7 +31,7 @@ async def redis_state_factory():
 
     def make() -> ChannelState:
         store = RedisStore(REDIS_URL, prefix=prefix)
-        states.append(ChannelState(store, store))
+        states.append(ChannelState(store))
         return states[-1]
 
     yield make

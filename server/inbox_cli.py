@@ -1,0 +1,60 @@
+"""`make inbox`: the inbox and outbox at a glance, parked items, and retrying them.
+
+    python -m server.inbox_cli                 depth, oldest age, parked and failed counts,
+                                               and the parked items with their errors
+    python -m server.inbox_cli --retry 12 15   put parked items 12 and 15 back in the queue
+    python -m server.inbox_cli --retry all     put every parked item back
+
+It reads DATABASE_URL, like the servers; a running consumer picks retried items up
+within its poll interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from durable.inbox import Inbox
+from durable.outbox import Outbox
+from orders.store import get_store
+
+
+async def _run(retry: list[str] | None) -> int:
+    engine = get_store().engine
+    inbox = Inbox(engine)
+    if retry:
+        ids = None if retry == ["all"] else [int(value) for value in retry]
+        count = await inbox.retry(ids)
+        print(f"{count} parked item(s) back in the queue")
+        return 0
+    report = {"inbox": await inbox.stats(), "outbox": await Outbox(engine).stats()}
+    print(json.dumps(report, indent=2))
+    parked = await inbox.parked()
+    if not parked:
+        print("No parked items.")
+        return 0
+    print(f"\n{len(parked)} parked item(s) (retry with: make inbox RETRY=\"ID ...\" or RETRY=all):")
+    for item in parked:
+        print(
+            f"  #{item.id}  {item.received_at:%Y-%m-%d %H:%M:%S}  {item.kind:<8} "
+            f"{item.customer_id}  {item.dedupe_key}  after {item.attempts} attempt(s): "
+            f"{item.last_error}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--retry", nargs="+", metavar="ID", help="parked item ids to retry, or 'all'"
+    )
+    args = parser.parse_args(argv)
+    if args.retry and args.retry != ["all"] and not all(v.isdigit() for v in args.retry):
+        parser.error("--retry takes item ids (numbers) or 'all'")
+    return asyncio.run(_run(args.retry))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
