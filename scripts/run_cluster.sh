@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# One action server and RASA_SERVERS Rasa servers on consecutive ports (RASA_PORT,
-# RASA_PORT+1, ...), each with SANIC_WORKERS Sanic workers; Ctrl-C stops them all, and
-# so does any of them exiting. Put a load balancer in front of the Rasa ports (see
-# "Scaling out" in the README).
+# One action server, one front door on PUBLIC_PORT (5005) and RASA_SERVERS Rasa servers
+# on consecutive ports (RASA_PORT, RASA_PORT+1, ... from 5006), each with SANIC_WORKERS
+# Sanic workers; Ctrl-C stops them all, and so does any of them exiting. Point Meta and
+# Razorpay (or a load balancer over several machines' front doors) at the front door;
+# the Rasa servers share the inbox in PostgreSQL (see "Scaling out" in the README).
 #
 #   RASA_SERVERS=2 SANIC_WORKERS=1 REDIS_URL=redis://127.0.0.1:6379/0 \
 #   DATABASE_URL=postgresql://shop@127.0.0.1:5432/shop scripts/run_cluster.sh
 #
-# More than one Rasa process needs REDIS_URL (conversation locks, WhatsApp
-# de-duplication) and PostgreSQL (DATABASE_URL for orders; TRACKER_STORE_URL for
+# More than one Rasa process needs REDIS_URL (conversation locks, reply tokens) and
+# PostgreSQL (DATABASE_URL for orders, the inbox and the outbox; TRACKER_STORE_URL for
 # conversations, DATABASE_URL when unset): `python -m server.stores` checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +19,14 @@ if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export SQLALCHEMY_SILENCE_UBER_WARNING="${SQLALCHEMY_SILENCE_UBER_WARNING:-1}"
 servers="${RASA_SERVERS:-1}"
 workers="${SANIC_WORKERS:-1}"
-first_port="${RASA_PORT:-5005}"
+first_port="${RASA_PORT:-5006}"
+public_port="${PUBLIC_PORT:-5005}"
 ACTIONS_PORT=5055  # endpoints.yml points Rasa at the action server on 5055
 MODEL="${MODEL:-models/checkout.tar.gz}"
 
-for value in "$servers" "$workers" "$first_port"; do
+for value in "$servers" "$workers" "$first_port" "$public_port"; do
   if ! [[ "$value" =~ ^[1-9][0-9]*$ ]]; then
-    echo "RASA_SERVERS, SANIC_WORKERS and RASA_PORT must be positive whole numbers." >&2
+    echo "RASA_SERVERS, SANIC_WORKERS, RASA_PORT and PUBLIC_PORT must be positive whole numbers." >&2
     exit 2
   fi
 done
@@ -54,13 +56,24 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
+wake_urls=()
 for ((i = 0; i < servers; i++)); do
   port=$((first_port + i))
-  .venv/bin/rasa run --model "$MODEL" --endpoints endpoints.yml \
+  # A stable name per server: a restarted server takes back its unfinished work at once.
+  INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa}:${port}" \
+    .venv/bin/rasa run --model "$MODEL" --endpoints endpoints.yml \
     --credentials credentials.yml --port "$port" &
   pids+=($!)
+  wake_urls+=("http://127.0.0.1:${port}")
   echo "Rasa server $((i + 1))/$servers on http://localhost:${port} (${workers} worker(s))"
 done
+
+# The front door answers the webhooks without a model and wakes this machine's servers.
+INBOX_WAKE_URLS="${INBOX_WAKE_URLS:-$(IFS=,; echo "${wake_urls[*]}")}" \
+INBOX_CONSUMER_NAME="$(hostname):front-door:${public_port}" \
+  .venv/bin/python -m server.front_door --port "$public_port" --credentials credentials.yml &
+pids+=($!)
+echo "Front door (webhooks) on http://localhost:${public_port}"
 
 # Whichever process ends first (a crash, or Ctrl-C) ends the whole group.
 set +e

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--server",
-        default=os.environ.get("RASA_SERVER_URL") or "http://localhost:5005",
+        default=os.environ.get("RASA_SERVER_URL") or "http://localhost:5006",
         help="the Rasa server to ask",
     )
     args = parser.parse_args(argv)

@@ -263,7 +263,7 @@ def cluster_problems(
     problems = []
     if not redis_url(env):
         problems.append(
-            f"{what} need REDIS_URL: Rasa's lock store and WhatsApp's de-duplication "
+            f"{what} need REDIS_URL: Rasa's lock store and WhatsApp's reply tokens "
             "must be shared (e.g. REDIS_URL=redis://127.0.0.1:6379/0)"
         )
     if not is_postgresql(tracker_store_url(env)):
@@ -273,8 +273,9 @@ def cluster_problems(
         )
     if not is_postgresql(env.get("DATABASE_URL", "")):
         problems.append(
-            f"{what} need orders in PostgreSQL: set DATABASE_URL to a postgresql:// URL "
-            "(SQLite allows one writer at a time and one machine)"
+            f"{what} need orders, the inbox and the outbox in PostgreSQL: set "
+            "DATABASE_URL to a postgresql:// URL (SQLite allows one writer at a time "
+            "and one machine)"
         )
     return problems
 
@@ -294,7 +295,9 @@ def describe(env: Mapping[str, str] = os.environ) -> list[str]:
         f"tracker store:  Rasa SQLTrackerStore on {redacted(tracker)}",
         f"lock store:     {locks}",
         f"order store:    {redacted(database) if database else 'SQLite var/orders.db'}",
-        f"WhatsApp dedup: {'Redis' if redis else 'in memory (one process)'}",
+        f"inbox, outbox:  {'PostgreSQL, SKIP LOCKED' if is_postgresql(database) else 'SQLite'}"
+        " (DATABASE_URL)",
+        f"reply tokens:   {'Redis' if redis else 'in memory (one process)'}",
         f"reconciler:     one pass at a time, {reconciler}",
     ]
 
