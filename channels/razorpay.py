@@ -8,10 +8,11 @@ from the environment). Routes, under /webhooks/razorpay/:
 - POST /reconcile  a reconciler pass, asked for by `make reconcile`
                    (`Authorization: Bearer $RECONCILE_TOKEN`; closed without it)
 
-A webhook is verified, then applied and recorded once (`orders.payment_events`),
-answered at once (Razorpay counts answers after 5 s as failures), and the customer is
-told afterwards by `channels.notifier`, through whichever channel they last wrote on.
-The blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
+A webhook is verified, then applied and recorded once (`orders.payment_events`) in one
+transaction with the customer's notice in the durable inbox, and answered at once
+(Razorpay counts answers after 5 s as failures). A Rasa server's inbox consumer hands
+the notice to `channels.notifier`. Where a model runs (not in the front door), the
+blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations

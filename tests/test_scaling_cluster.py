@@ -3,7 +3,7 @@ process, as `scripts/run_cluster.sh` runs it.
 
 Real processes on loopback (the trained model, the project's endpoints.yml stores,
 credentials.yml); a fresh PostgreSQL database for conversations and orders; the test
-Redis database for locks and WhatsApp de-duplication. Meta and Razorpay are the local
+Redis database for locks and reply tokens. Meta and Razorpay are the local
 fakes. A load balancer sends any request to any server: here each test picks the server.
 """
 

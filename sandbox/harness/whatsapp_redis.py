@@ -25,7 +25,7 @@ async def redis_state_factory():
     except (redis.ConnectionError, OSError) as exc:
         await probe.close()
         pytest.skip(f"no Redis at {REDIS_URL} ({exc}); set TEST_REDIS_URL to test the "
-                    "shared de-duplication store")
+                    "shared reply state")
     prefix = f"test-whatsapp-{uuid.uuid4().hex}:"
     states: list[ChannelState] = []
 
