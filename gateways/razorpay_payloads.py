@@ -14,6 +14,8 @@ from typing import Any
 
 # Not an amount: never equal to an order total, so a payment carrying it is flagged.
 UNREADABLE_AMOUNT = -1
+# More paise than any order holds (and than a 64-bit column takes): read as unreadable.
+MAX_AMOUNT = 10**15
 
 
 class PayloadError(ValueError):
@@ -34,10 +36,10 @@ def _amount(value: Any) -> int:
         return 0
     if isinstance(value, bool):
         return UNREADABLE_AMOUNT
-    if isinstance(value, int):
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20:
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_AMOUNT:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
     return UNREADABLE_AMOUNT
 
 

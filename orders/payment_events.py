@@ -38,6 +38,10 @@ from orders.store import (
 logger = logging.getLogger(__name__)
 
 
+# Seconds since 1970 up to the year 5000: later is not a time, and would overflow.
+MAX_TIMESTAMP = 95_617_584_000
+
+
 class EventParseError(ValueError):
     """The body is JSON but not a Razorpay event."""
 
@@ -83,6 +87,8 @@ class PaymentEvent:
         if not isinstance(payload, dict):
             raise EventParseError("'payload' is not an object")
         created_at = body.get("created_at")
+        if not isinstance(created_at, int) or not 0 <= created_at < MAX_TIMESTAMP:
+            created_at = None
         try:
             return cls(
                 event_id=event_id,
@@ -90,7 +96,7 @@ class PaymentEvent:
                 link=PaymentLink.from_event(_entity(payload, "payment_link")),
                 payment=RazorpayPayment.from_event(_entity(payload, "payment")),
                 razorpay_order=RazorpayOrder.from_event(_entity(payload, "order")),
-                created_at=created_at if isinstance(created_at, int) else None,
+                created_at=created_at,
             )
         except PayloadError as exc:
             raise EventParseError(str(exc)) from exc
