@@ -170,7 +170,9 @@ class RazorpayWebhookInput(InputChannel):
                 reason = str(exc) if isinstance(exc, EventParseError) else "invalid JSON"
                 logger.warning("Razorpay webhook refused: %s", reason)
                 return _error(400, reason)
+            assert self.durable is not None
             try:
+                await self.durable.inbox.prepare()
                 applied = await apply_event(self.store, event, self._queue_notice(event))
             except SQLAlchemyError:
                 # Ours and transient: a 5xx makes Razorpay deliver it again later.

@@ -3,8 +3,8 @@
 A handler that returns has finished the item (the bot's turn is saved and its replies
 are in the outbox); one that raises has failed it, and the inbox retries it later or
 parks it. On start the consumer takes back what its previous run left leased (a
-crash, a kill -9); on stop it finishes what it holds for a grace period and gives the
-rest back.
+crash, a kill -9). On stop it goes on with acknowledged work (what it holds and what
+is pending) for a grace period, then cancels what is in flight and gives it back.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ DEFAULT_CONCURRENCY = 16
 # The fallback when nobody wakes the consumer (another process wrote the item and its
 # wake-up call was lost): the most an item waits.
 POLL_SECONDS = 0.5
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class InboxConsumer:
@@ -67,7 +68,7 @@ class InboxConsumer:
         self._drain_until = time.monotonic() + grace
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
             except asyncio.TimeoutError:
@@ -152,9 +153,14 @@ class InboxConsumer:
             logger.warning("Inbox item %s was taken over before it was marked done", item.id)
 
     async def _renew_leases(self) -> None:
+        """Keeps the leases of long turns alive, and the done items' history bounded."""
+        purged_at = time.monotonic()
         while True:
             await asyncio.sleep(self.inbox.lease.total_seconds() / 3)
             try:
                 await self.inbox.renew([item.lease for item in self._in_flight.values()])
+                if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
+                    purged_at = time.monotonic()
+                    await self.inbox.purge()
             except Exception:
                 logger.exception("Inbox: renewing leases failed")

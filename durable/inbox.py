@@ -101,7 +101,9 @@ class Inbox:
         """Insert `items` in the caller's transaction; ones already recorded are skipped."""
         if not items:
             return
-        self._tables.ensure(conn)
+        if not self._tables.ready:
+            # Creating tables inside the caller's transaction would go with its rollback.
+            raise RuntimeError("the inbox is not prepared: await Inbox.prepare() first")
         now = utcnow()
         rows = [
             {
@@ -120,6 +122,10 @@ class Inbox:
         conn.execute(
             dialect.insert(inbox).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows
         )
+
+    async def prepare(self) -> None:
+        """Create the tables if needed; raises (SQLAlchemyError) while the database is away."""
+        await asyncio.to_thread(self._tables.ensure)
 
     async def add(self, items: Sequence[NewItem]) -> None:
         await asyncio.to_thread(self._add, items)
@@ -162,8 +168,8 @@ class Inbox:
             delay = tables.retry_delay(attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
             values = {"lease_until": utcnow() + delay}
         values |= {"attempts": attempts, "last_error": error[:2000], "lease_owner": None}
-        await asyncio.to_thread(self._finish, item, values)
-        return attempts >= self.max_attempts
+        updated = await asyncio.to_thread(self._finish, item, values)
+        return updated and attempts >= self.max_attempts
 
     def _finish(self, item: InboxItem, values: dict[str, Any]) -> bool:
         with self._tables.writing() as conn:

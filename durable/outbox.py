@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from durable import tables
 from durable.tables import PENDING, outbox
@@ -34,6 +34,8 @@ RETRY_CAP_SECONDS = 300.0
 # WhatsApp refuses free-form messages 24 h after the customer's last one: past that, a
 # message still failing is given up on (failed), visible in the health report.
 GIVE_UP_AFTER = timedelta(hours=24)
+# Sent messages (and their wamids) are kept this long, to look up what a customer got.
+KEEP_SENT = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,8 @@ class Outbox:
             rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, customer_id)
         return [_message(row) for row in rows]
 
-    async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> None:
+    async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> bool:
+        """Mark the message sent; False when its lease was lost to another sender."""
         values = {
             "status": SENT,
             "sent_at": utcnow(),
@@ -123,7 +126,7 @@ class Outbox:
             "message_ids": tables.dumps([*row.message_ids, *message_ids]),
             "lease_owner": None,
         }
-        await asyncio.to_thread(self._update, row, values)
+        return await asyncio.to_thread(self._update, row, values)
 
     async def failed(
         self, row: OutgoingMessage, error: str, permanent: bool, message_ids: Sequence[str]
@@ -155,14 +158,15 @@ class Outbox:
             ).scalar()
         return created is not None and tables._aware(created) < utcnow() - GIVE_UP_AFTER
 
-    def _update(self, row: OutgoingMessage, values: dict[str, Any]) -> None:
+    def _update(self, row: OutgoingMessage, values: dict[str, Any]) -> bool:
         with self._tables.writing() as conn:
-            conn.execute(
+            result = conn.execute(
                 outbox.update()
                 .where(outbox.c.id == row.id)
                 .where(outbox.c.lease_owner == row.lease)
                 .values(**values)
             )
+            return result.rowcount == 1
 
     async def confirmation_recorded(self, order_number: int) -> bool:
         """Whether a confirmation of the order is waiting to be sent or was sent."""
@@ -178,6 +182,10 @@ class Outbox:
         with self._tables.reading() as conn:
             return conn.execute(query).first() is not None
 
+    async def purge(self, older_than: timedelta = KEEP_SENT) -> int:
+        """Forget messages sent more than `older_than` ago (failed ones stay visible)."""
+        return await asyncio.to_thread(self._in_transaction, _purge, older_than)
+
     async def release(self, sender: str) -> int:
         return await asyncio.to_thread(self._in_transaction, tables.release, outbox, sender)
 
@@ -191,6 +199,11 @@ class Outbox:
     def _read(self, fn: Any, *args: Any) -> Any:
         with self._tables.reading() as conn:
             return fn(conn, *args)
+
+
+def _purge(conn: Connection, older_than: timedelta) -> int:
+    query = outbox.delete().where(outbox.c.status == SENT)
+    return conn.execute(query.where(outbox.c.sent_at < utcnow() - older_than)).rowcount
 
 
 def _message(row: Any) -> OutgoingMessage:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
 from durable.outbox import Outbox, OutgoingMessage
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 32
 POLL_SECONDS = 1.0
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class OutboxSender:
@@ -86,7 +88,9 @@ class OutboxSender:
         await self._sent(row, ids)
 
     async def _sent(self, row: OutgoingMessage, ids: list[str]) -> None:
-        await self.outbox.sent(row, ids)
+        if not await self.outbox.sent(row, ids):
+            logger.warning("Outbox message %s was taken over while it was being sent", row.id)
+            return
         if row.confirms_order is not None:
             await self.store.mark_confirmation_sent(row.confirms_order)
 
@@ -109,6 +113,12 @@ class OutboxSender:
             await asyncio.gather(*unfinished, return_exceptions=True)
         await self._release()
 
+    async def _purge(self) -> None:
+        try:
+            await self.outbox.purge()
+        except Exception:
+            logger.exception("Outbox: forgetting old sent messages failed")
+
     async def _release(self) -> None:
         try:
             await self.outbox.release(self.name)
@@ -119,8 +129,12 @@ class OutboxSender:
     async def _sweep(self) -> None:
         """Retries and takeovers: what no turn is flushing right now."""
         await self._release()
+        purged_at = time.monotonic()
         while not self._stopping:
             await self._flush_logged(None)
+            if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
+                purged_at = time.monotonic()
+                await self._purge()
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)

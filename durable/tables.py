@@ -84,11 +84,14 @@ class Tables:
         self.engine = engine
         self._ready = False
 
-    def ensure(self, bind: Engine | Connection | None = None) -> None:
-        """`bind`: a connection inside its caller's transaction, or the engine."""
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def ensure(self) -> None:
         if not self._ready:
             with _creating:
-                metadata.create_all(bind if bind is not None else self.engine)
+                metadata.create_all(self.engine)
             self._ready = True
 
     @contextlib.contextmanager
@@ -130,6 +133,16 @@ def claim_heads(
         .order_by(table.c.id)
         .limit(limit)
     )
+    # A customer's row in flight keeps the others waiting, even an older one put back
+    # by hand (a parked item retried) while a later one is being handled.
+    busy = (
+        sa.select(earlier.c.id)
+        .where(earlier.c.customer_id == table.c.customer_id)
+        .where(earlier.c.status == PENDING)
+        .where(earlier.c.lease_owner.isnot(None))
+        .where(earlier.c.lease_until >= now)
+    )
+    candidates = candidates.where(~sa.exists(busy))
     if customer_id is not None:
         candidates = candidates.where(table.c.customer_id == customer_id)
     if conn.dialect.name == "postgresql":
@@ -156,7 +169,7 @@ def release(conn: Connection, table: sa.Table, owner_prefix: str) -> int:
     """Free the pending rows leased by a consumer (a restart of it, or its shutdown)."""
     result = conn.execute(
         table.update()
-        .where(table.c.lease_owner.like(f"{owner_prefix}/%"))
+        .where(table.c.lease_owner.startswith(f"{owner_prefix}/", autoescape=True))
         .where(table.c.status == PENDING)
         .values(lease_owner=None, lease_until=None)
     )
