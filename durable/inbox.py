@@ -146,12 +146,12 @@ class Inbox:
         return [_item(row) for row in rows]
 
     async def renew(self, leases: list[str]) -> None:
-        await asyncio.to_thread(self._in_transaction, tables.renew, inbox, leases, self.lease)
+        await asyncio.to_thread(self._tables.write, tables.renew, inbox, leases, self.lease)
 
     async def release(self, consumer: str) -> int:
         """Give back what `consumer` holds: at its start (a crash left leases behind) and
         at its shutdown (what it did not finish is taken at once by the next one)."""
-        return await asyncio.to_thread(self._in_transaction, tables.release, inbox, consumer)
+        return await asyncio.to_thread(self._tables.write, tables.release, inbox, consumer)
 
     async def done(self, item: InboxItem) -> bool:
         """Mark the item handled; False when its lease was lost to another consumer."""
@@ -172,37 +172,22 @@ class Inbox:
         return updated and attempts >= self.max_attempts
 
     def _finish(self, item: InboxItem, values: dict[str, Any]) -> bool:
-        with self._tables.writing() as conn:
-            result = conn.execute(
-                inbox.update()
-                .where(inbox.c.id == item.id)
-                .where(inbox.c.lease_owner == item.lease)
-                .values(**values)
-            )
-            return result.rowcount == 1
+        return self._tables.write(tables.finish_leased, inbox, item.id, item.lease, values)
 
     # -- operations ---------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._read, tables.stats, inbox, PARKED)
+        return await asyncio.to_thread(self._tables.read, tables.stats, inbox, PARKED)
 
     async def parked(self, limit: int = 100) -> list[ParkedItem]:
-        return await asyncio.to_thread(self._read, _parked, limit)
+        return await asyncio.to_thread(self._tables.read, _parked, limit)
 
     async def retry(self, ids: Sequence[int] | None = None) -> int:
         """Put parked items (all, or these ids) back in the queue with fresh attempts."""
-        return await asyncio.to_thread(self._in_transaction, _retry, ids)
+        return await asyncio.to_thread(self._tables.write, _retry, ids)
 
     async def purge(self, older_than: timedelta = KEEP_DONE) -> int:
-        return await asyncio.to_thread(self._in_transaction, _purge, older_than)
-
-    def _in_transaction(self, fn: Any, *args: Any) -> Any:
-        with self._tables.writing() as conn:
-            return fn(conn, *args)
-
-    def _read(self, fn: Any, *args: Any) -> Any:
-        with self._tables.reading() as conn:
-            return fn(conn, *args)
+        return await asyncio.to_thread(self._tables.write, _purge, older_than)
 
 
 def _item(row: Any) -> InboxItem:

@@ -159,14 +159,7 @@ class Outbox:
         return created is not None and tables._aware(created) < utcnow() - GIVE_UP_AFTER
 
     def _update(self, row: OutgoingMessage, values: dict[str, Any]) -> bool:
-        with self._tables.writing() as conn:
-            result = conn.execute(
-                outbox.update()
-                .where(outbox.c.id == row.id)
-                .where(outbox.c.lease_owner == row.lease)
-                .values(**values)
-            )
-            return result.rowcount == 1
+        return self._tables.write(tables.finish_leased, outbox, row.id, row.lease, values)
 
     async def confirmation_recorded(self, order_number: int) -> bool:
         """Whether a confirmation of the order is waiting to be sent or was sent."""
@@ -184,21 +177,13 @@ class Outbox:
 
     async def purge(self, older_than: timedelta = KEEP_SENT) -> int:
         """Forget messages sent more than `older_than` ago (failed ones stay visible)."""
-        return await asyncio.to_thread(self._in_transaction, _purge, older_than)
+        return await asyncio.to_thread(self._tables.write, _purge, older_than)
 
     async def release(self, sender: str) -> int:
-        return await asyncio.to_thread(self._in_transaction, tables.release, outbox, sender)
+        return await asyncio.to_thread(self._tables.write, tables.release, outbox, sender)
 
     async def stats(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._read, tables.stats, outbox, FAILED)
-
-    def _in_transaction(self, fn: Any, *args: Any) -> Any:
-        with self._tables.writing() as conn:
-            return fn(conn, *args)
-
-    def _read(self, fn: Any, *args: Any) -> Any:
-        with self._tables.reading() as conn:
-            return fn(conn, *args)
+        return await asyncio.to_thread(self._tables.read, tables.stats, outbox, FAILED)
 
 
 def _purge(conn: Connection, older_than: timedelta) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -106,6 +106,15 @@ class Tables:
         with self.engine.connect() as conn:
             yield conn
 
+    def write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(conn, *args)` in a write transaction (run it in a worker thread)."""
+        with self.writing() as conn:
+            return fn(conn, *args)
+
+    def read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.reading() as conn:
+            return fn(conn, *args)
+
 
 def claim_heads(
     conn: Connection,
@@ -153,6 +162,14 @@ def claim_heads(
     conn.execute(table.update().where(table.c.id.in_(candidates.scalar_subquery())).values(**values))
     query = sa.select(table).where(table.c.lease_owner == owner).order_by(table.c.id)
     return list(conn.execute(query).mappings())
+
+
+def finish_leased(
+    conn: Connection, table: sa.Table, row_id: int, lease: str, values: dict[str, Any]
+) -> bool:
+    """Update a row only while `lease` still holds it: False when it was taken over."""
+    held = table.update().where(table.c.id == row_id).where(table.c.lease_owner == lease)
+    return conn.execute(held.values(**values)).rowcount == 1
 
 
 def renew(conn: Connection, table: sa.Table, owners: list[str], lease: timedelta) -> None:
