@@ -10,8 +10,10 @@ renders to several messages records how many went out, so a retry sends only the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +29,9 @@ from orders.store import utcnow
 
 SENT = "sent"
 FAILED = "failed"
-SEND_LEASE = timedelta(seconds=60)
+# A send takes seconds (the client retries within ~10 s): a dead sender's messages wait
+# this long before another takes them.
+SEND_LEASE = timedelta(seconds=30)
 # Meta's outages last seconds to minutes: retry soon, then every five minutes at most.
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0
@@ -62,25 +66,25 @@ class Outbox:
         channel: str,
         source: str,
         messages: Sequence[dict[str, Any]],
-        first_seq: int = 0,
         confirms_order: int | None = None,
+        earlier: Counter[str] | None = None,
     ) -> None:
-        """Record `messages` from `source` (numbered from `first_seq`); a source's
-        messages already recorded (a turn run twice) are kept as they were."""
-        await asyncio.to_thread(
-            self._add, customer_id, channel, source, list(messages), first_seq, confirms_order
-        )
+        """Record `messages` caused by `source`. `earlier` counts the source's messages
+        recorded before in this run (for a source that adds one message at a time); a
+        message already recorded for the source by an earlier run is kept as it was."""
+        counts = earlier if earlier is not None else Counter()
+        keyed = [(message_key(message, counts), message) for message in messages]
+        await asyncio.to_thread(self._add, customer_id, channel, source, keyed, confirms_order)
 
     def _add(
         self,
         customer_id: str,
         channel: str,
         source: str,
-        messages: list[dict[str, Any]],
-        first_seq: int,
+        keyed: list[tuple[str, dict[str, Any]]],
         confirms_order: int | None,
     ) -> None:
-        if not messages:
+        if not keyed:
             return
         now = utcnow()
         rows = [
@@ -88,7 +92,7 @@ class Outbox:
                 "customer_id": customer_id[:64],
                 "channel": channel[:32],
                 "source": source[:160],
-                "seq": first_seq + index,
+                "message_key": key,
                 "message": tables.dumps(message),
                 "confirms_order": confirms_order,
                 "status": PENDING,
@@ -97,12 +101,14 @@ class Outbox:
                 "message_ids": "[]",
                 "created_at": now,
             }
-            for index, message in enumerate(messages)
+            for key, message in keyed
         ]
         with self._tables.writing() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             conn.execute(
-                dialect.insert(outbox).on_conflict_do_nothing(index_elements=["source", "seq"]),
+                dialect.insert(outbox).on_conflict_do_nothing(
+                    index_elements=["source", "message_key"]
+                ),
                 rows,
             )
 
@@ -184,6 +190,14 @@ class Outbox:
 
     async def stats(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._tables.read, tables.stats, outbox, FAILED)
+
+
+def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:
+    """The message's content digest, and how many times the same content came before."""
+    digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:40]
+    occurrence = earlier[digest]
+    earlier[digest] += 1
+    return f"{digest}:{occurrence}"
 
 
 def _purge(conn: Connection, older_than: timedelta) -> int:

@@ -52,10 +52,12 @@ outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
-    # What caused the message and its place among that cause's messages: a turn that
-    # runs twice (at least once into Rasa) writes the same keys, and only once.
+    # What caused the message, and the message's key within it (its content's digest
+    # and how often that content came before): a turn that runs twice (at least once
+    # into Rasa) writes what it said again under the same keys, kept once, while what it
+    # says differently the second time is kept too, never dropped.
     sa.Column("source", sa.String(160), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("message_key", sa.String(48), nullable=False),
     sa.Column("message", sa.Text, nullable=False),  # the Rasa response, as JSON
     sa.Column("confirms_order", sa.Integer),  # sending it records this order's confirmation
     sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed
@@ -67,7 +69,7 @@ outbox = sa.Table(
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
-    sa.UniqueConstraint("source", "seq", name="uq_outbox_source_seq"),
+    sa.UniqueConstraint("source", "message_key", name="uq_outbox_source_key"),
     sa.Index("ix_outbox_queue", "status", "customer_id", "id"),
     sa.Index("ix_outbox_confirms", "confirms_order"),
 )

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import uuid
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -301,18 +302,29 @@ def texts(messages) -> list[str]:
     return [m.message["text"] for m in messages]
 
 
-async def test_outbox_add_is_idempotent_per_source_and_seq(store):
+async def test_outbox_keeps_a_sources_messages_once_and_never_drops_new_ones(store):
     outbox = Outbox(store.engine)
     await outbox.add("A", "whatsapp", "turn:1", [{"text": "hi"}, {"text": "menu"}])
-    await outbox.add("A", "whatsapp", "turn:1", [{"text": "hi again"}, {"text": "other"}])
-    await outbox.add("A", "whatsapp", "turn:1", [{"text": "later"}], first_seq=2)
+    # The same turn run again (a crash before Rasa saved it): what it said again is kept
+    # once; what it says differently this time is kept too.
+    await outbox.add("A", "whatsapp", "turn:1", [{"text": "menu"}, {"text": "pay now"}])
+    await outbox.add("A", "whatsapp", "turn:1", [{"text": "hi"}, {"text": "menu"}])
+    # Repeated content within one run is two messages.
+    await outbox.add("A", "whatsapp", "turn:2", [{"text": "ok"}, {"text": "ok"}])
     recorded = rows(store, outbox_table)
-    assert [(r["seq"], json.loads(r["message"])["text"]) for r in recorded] == [
-        (0, "hi"),
-        (1, "menu"),
-        (2, "later"),
+    assert [json.loads(r["message"])["text"] for r in recorded] == [
+        "hi", "menu", "pay now", "ok", "ok"
     ]
-    assert all(r["status"] == "pending" and r["source"] == "turn:1" for r in recorded)
+    assert all(r["status"] == "pending" for r in recorded)
+
+
+async def test_messages_added_one_at_a_time_are_keyed_like_a_batch(store):
+    outbox = Outbox(store.engine)
+    earlier: Counter[str] = Counter()
+    for text in ("ok", "ok"):
+        await outbox.add("A", "whatsapp", "turn:1", [{"text": text}], earlier=earlier)
+    await outbox.add("A", "whatsapp", "turn:1", [{"text": "ok"}, {"text": "ok"}])
+    assert [json.loads(r["message"])["text"] for r in rows(store, outbox_table)] == ["ok", "ok"]
 
 
 async def test_outbox_claims_each_customers_head_in_order(store):

@@ -23,6 +23,7 @@ import hmac
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,7 +184,7 @@ class QueuedOutput(CollectingOutputChannel):
         super().__init__()
         self.outbox = outbox
         self.source = source
-        self._seq = 0
+        self._earlier: Counter[str] = Counter()  # this turn's messages so far
 
     @classmethod
     def name(cls) -> str:
@@ -198,8 +199,9 @@ class QueuedOutput(CollectingOutputChannel):
         await self._queue(recipient_id, {k: v for k, v in message.items() if v is not None})
 
     async def _queue(self, recipient_id: str, message: dict[str, Any]) -> None:
-        await self.outbox.add(recipient_id, self.name(), self.source, [message], self._seq)
-        self._seq += 1
+        await self.outbox.add(
+            recipient_id, self.name(), self.source, [message], earlier=self._earlier
+        )
 
 
 class WhatsAppInput(InputChannel):

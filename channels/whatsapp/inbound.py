@@ -58,6 +58,8 @@ async def to_rasa_input(inbound: InboundMessage, state: ChannelState) -> RasaInp
         text = message.button.payload or message.button.text or UNSUPPORTED
     elif message.order is not None:
         # Our catalog prices apply: item_price from the cart is deliberately dropped.
+        # Quantities go on as sent (models.py bounds them): one below 1 is the cart's to
+        # refuse, telling the customer why, not ours to turn into 1.
         text = ADD_TO_CART
         metadata["whatsapp_order"] = [
             {"sku": item.sku, "quantity": item.quantity} for item in message.order.items

@@ -7,16 +7,40 @@ offending path, e.g. `entry[0].changes[1].value.messages[0].from: missing`.
 Parsing is strict where we depend on a field (ids, sender, the object of the
 message's own type) and lenient about fields we do not use, since Meta adds fields
 over time.
+
+Bounds, so that whatever a signed body holds, what is stored and handed on is a value
+its consumers take: strings at most MAX_STRING characters (a text body MAX_TEXT; a
+message id MAX_MESSAGE_ID and a sender MAX_SENDER, their inbox columns, without
+control characters); integers within +/- MAX_INTEGER; latitude and longitude finite
+and on the globe; no lone surrogate anywhere (no database stores one), no NaN or
+Infinity (not JSON), nesting at most MAX_DEPTH deep (Meta's is about 11). A body past
+them is not an event of the documented shape: a WebhookParseError, which the webhook
+answers 400, writing nothing. A message of the right shape whose request the shop
+refuses (a catalog order of 0 items, an unknown product) is accepted: the
+conversation tells the customer why.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+
+MAX_STRING = 4096
+MAX_TEXT = 65536  # what WhatsApp lets a customer type in one message
+MAX_MESSAGE_ID = 128  # the inbox keys a message by "whatsapp:<id>" (160 characters)
+MAX_SENDER = 64  # the inbox's customer_id column
+MAX_INTEGER = 2**31 - 1
+MAX_DEPTH = 32
+LATITUDE = (-90.0, 90.0)
+LONGITUDE = (-180.0, 180.0)
+_INTEGER = re.compile(r"[+-]?[0-9]{1,10}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class WebhookParseError(ValueError):
@@ -35,17 +59,27 @@ class _Node:
     def _fail(self, key: str, problem: str) -> WebhookParseError:
         return WebhookParseError(f"{self.path}.{key}: {problem}")
 
-    def string(self, key: str) -> str:
+    def string(self, key: str, limit: int = MAX_STRING) -> str:
         value = self.data.get(key)
         if value is None:
             raise self._fail(key, "missing")
         # Meta sends ids and timestamps as strings; numbers are accepted as a courtesy.
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise self._fail(key, "expected a string")
-        return str(value)
+        text = str(value)
+        if len(text) > limit:
+            raise self._fail(key, f"longer than {limit} characters")
+        return text
 
-    def opt_string(self, key: str) -> str | None:
-        return self.string(key) if self.data.get(key) is not None else None
+    def identifier(self, key: str, limit: int) -> str:
+        """An id we store and key rows by: bounded, and no control characters."""
+        text = self.string(key, limit)
+        if _CONTROL.search(text):
+            raise self._fail(key, "control characters in an id")
+        return text
+
+    def opt_string(self, key: str, limit: int = MAX_STRING) -> str | None:
+        return self.string(key, limit) if self.data.get(key) is not None else None
 
     def node(self, key: str) -> _Node:
         if key not in self.data:
@@ -65,21 +99,33 @@ class _Node:
             raise self._fail(key, "expected a list")
         return [_Node(item, f"{self.path}.{key}[{i}]") for i, item in enumerate(value)]
 
-    def number(self, key: str) -> float:
+    def number(self, key: str, bounds: tuple[float, float]) -> float:
+        """A finite number from bounds[0] to bounds[1] (a numeric string is accepted)."""
         value = self.data.get(key)
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise TypeError
-            return float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+            if isinstance(value, str) and len(value) > 40:
+                raise ValueError
+            number = float(value)
+        # A 400-digit integer overflows a float (OverflowError); "nan" is no coordinate.
+        except (TypeError, ValueError, OverflowError):
             raise self._fail(key, "expected a number") from None
+        low, high = bounds
+        if not (math.isfinite(number) and low <= number <= high):
+            raise self._fail(key, f"expected a number from {low:g} to {high:g}")
+        return number
 
     def integer(self, key: str) -> int:
+        """A whole number within +/- MAX_INTEGER: its sign and size are the reader's to judge
+        (a catalog quantity of 0 is refused in the conversation, with the reason)."""
         value = self.data.get(key)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            if -MAX_INTEGER <= value <= MAX_INTEGER:
+                return value
+            raise self._fail(key, f"expected an integer within +/-{MAX_INTEGER}")
         raise self._fail(key, "expected an integer")
 
     def opt_decimal(self, key: str) -> Decimal | None:
@@ -87,8 +133,15 @@ class _Node:
         if value is None:
             return None
         try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise InvalidOperation
+            if isinstance(value, str) and len(value) > 40:
+                raise InvalidOperation
             # str() first: a float like 199.99 must not become 199.9899999...
-            return Decimal(str(value))
+            number = Decimal(str(value))
+            if not number.is_finite():
+                raise InvalidOperation
+            return number
         except InvalidOperation:
             raise self._fail(key, "expected a decimal") from None
 
@@ -120,7 +173,10 @@ class Contact:
     @classmethod
     def parse(cls, node: _Node) -> Contact:
         profile = node.opt_node("profile")
-        return cls(wa_id=node.string("wa_id"), profile_name=profile and profile.opt_string("name"))
+        return cls(
+            wa_id=node.string("wa_id", MAX_SENDER),
+            profile_name=profile and profile.opt_string("name"),
+        )
 
 
 @dataclass(frozen=True)
@@ -206,8 +262,8 @@ class Location:
     @classmethod
     def parse(cls, node: _Node) -> Location:
         return cls(
-            latitude=node.number("latitude"),
-            longitude=node.number("longitude"),
+            latitude=node.number("latitude", LATITUDE),
+            longitude=node.number("longitude", LONGITUDE),
             name=node.opt_string("name"),
             address=node.opt_string("address"),
         )
@@ -251,14 +307,14 @@ class Message:
     @classmethod
     def parse(cls, node: _Node) -> Message:
         identity = {
-            "id": node.string("id"),
-            "sender": node.string("from"),
+            "id": node.identifier("id", MAX_MESSAGE_ID),
+            "sender": node.identifier("from", MAX_SENDER),
             "timestamp": node.string("timestamp"),
         }
         kind = node.string("type")
         fields: dict[str, Any] = {}
         if kind == "text":
-            fields["text"] = node.node("text").string("body")
+            fields["text"] = node.node("text").string("body", MAX_TEXT)
         elif kind == "interactive":
             fields["interactive"] = Interactive.parse(node.node("interactive"))
         elif kind == "button":
@@ -387,9 +443,12 @@ class WebhookEvent:
     @classmethod
     def parse(cls, data: Any) -> WebhookEvent:
         root = _Node(data, "$")
+        check_document(data)
         kind = root.string("object")
         if kind != WHATSAPP_OBJECT:
-            raise WebhookParseError(f"$.object: expected {WHATSAPP_OBJECT!r}, got {kind!r}")
+            raise WebhookParseError(
+                f"$.object: expected {WHATSAPP_OBJECT!r}, got {kind[:40]!r}"
+            )
         return cls(entries=[Entry.parse(n) for n in root.nodes("entry", required=True)])
 
     def _values(self) -> list[MessagesValue]:
@@ -408,3 +467,31 @@ class WebhookEvent:
 
     def errors(self) -> list[ApiError]:
         return [err for value in self._values() for err in value.errors]
+
+
+def check_document(data: Any) -> None:
+    """What the whole decoded body must be, parsed field or not (the inbox keeps all of
+    it): nested at most MAX_DEPTH deep, no lone surrogate in a string or key, no NaN or
+    Infinity. Iterative: a deep body must not exhaust the stack here either."""
+    pending: list[tuple[Any, str, int]] = [(data, "$", 1)]
+    while pending:
+        node, path, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise WebhookParseError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                _check_text(key, path)
+                pending.append((child, f"{path}.{key[:40]}", depth + 1))
+        elif isinstance(node, list):
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
+        elif isinstance(node, str):
+            _check_text(node, path)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise WebhookParseError(f"{path}: {node} is not a JSON number")
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookParseError(f"{path}: a lone surrogate is not text") from None
