@@ -192,9 +192,14 @@ class Outbox:
         return await asyncio.to_thread(self._tables.read, tables.stats, outbox, FAILED)
 
 
+# Parts of a Rasa response that differ each time the same turn runs.
+VOLATILE_KEYS = frozenset({"timestamp"})
+
+
 def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:
     """The message's content digest, and how many times the same content came before."""
-    digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:40]
+    content = {key: value for key, value in message.items() if key not in VOLATILE_KEYS}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:40]
     occurrence = earlier[digest]
     earlier[digest] += 1
     return f"{digest}:{occurrence}"

@@ -5,12 +5,25 @@ from __future__ import annotations
 import os
 
 import pytest
+import sqlalchemy as sa
 
+from durable.tables import metadata as durable_tables
 from orders.store import OrderStore, metadata
 from sandbox.harness.graph_api import FakeGraphApi
 from sandbox.harness.razorpay_api import FakeRazorpay
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _current_durable_tables():
+    """The test PostgreSQL database outlives runs: its inbox and outbox tables are made
+    anew from this code's schema, once per session."""
+    if POSTGRES_URL:
+        engine = sa.create_engine(POSTGRES_URL, future=True)
+        durable_tables.drop_all(engine)
+        durable_tables.create_all(engine)
+        engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +52,7 @@ def store(request, tmp_path) -> OrderStore:
     else:
         store = OrderStore(POSTGRES_URL)
         with store.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
+            for table in (*reversed(metadata.sorted_tables), *durable_tables.sorted_tables):
                 conn.execute(table.delete())
     yield store
     store.dispose()

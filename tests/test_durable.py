@@ -309,6 +309,8 @@ async def test_outbox_keeps_a_sources_messages_once_and_never_drops_new_ones(sto
     # once; what it says differently this time is kept too.
     await outbox.add("A", "whatsapp", "turn:1", [{"text": "menu"}, {"text": "pay now"}])
     await outbox.add("A", "whatsapp", "turn:1", [{"text": "hi"}, {"text": "menu"}])
+    # Rasa stamps each response with the time: the same response of a later run is the same.
+    await outbox.add("A", "whatsapp", "turn:1", [{"text": "hi", "timestamp": 1764550000.5}])
     # Repeated content within one run is two messages.
     await outbox.add("A", "whatsapp", "turn:2", [{"text": "ok"}, {"text": "ok"}])
     recorded = rows(store, outbox_table)
