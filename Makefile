@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run train shell test validate browser pytest conversation-tests nlu-report lint lock inbox reconcile bench clean print-python
+.PHONY: help install run train shell test validate browser pytest conversation-tests nlu-report lint lock inbox reconcile bench fuzz clean print-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -79,10 +79,16 @@ inbox: $(BIN)/.installed ## inbox and outbox health, parked items; RETRY="ID ...
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
 	$(BIN)/python -m server.reconcile_cli --once
 
-bench: $(MODEL) ## run the benchmarks (figures in bench/README.md)
+bench: $(MODEL) ## run the benchmarks (figures in bench/README.md; check `uptime` first)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/whatsapp_bench.py
+	$(BIN)/python bench/durability_bench.py
 	$(BIN)/python bench/scaling_bench.py
+
+FUZZ_SECONDS ?= 600
+fuzz: $(BIN)/.installed ## fuzz both webhooks with signed bodies for FUZZ_SECONDS (600); FUZZ_SEED=N replays a round
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) \
+		$(BIN)/python -m pytest -p no:warnings -q -s --show-capture=no -k signed_ tests/test_fuzz_webhooks.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
 	$(BIN)/ruff check actions channels commerce orders gateways durable sandbox server tests scripts bench
@@ -93,7 +99,7 @@ lock: ## re-resolve requirements.txt into requirements.lock
 	.venv-lock/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .venv-lock
 
 clean: ## remove trained models and test results
-	rm -rf models results .pytest_cache
+	rm -rf models results .pytest_cache .hypothesis
 
 print-python: ## show which Python 3.10 make found
 	@echo "$(PYTHON310)"

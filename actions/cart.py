@@ -18,6 +18,7 @@ from actions.common import (
 )
 from commerce.cart import Cart, CartError
 from commerce.catalog import Match, Mention, Product
+from commerce.quantity import quantity_problem
 
 NEXT_STEPS = [
     button("🛒 View cart", "/view_cart"),
@@ -75,6 +76,12 @@ class ActionAddToCart(Action):
     ) -> list[dict[str, Any]]:
         cart = cart_of(tracker)
         catalog_order = (tracker.latest_message.get("metadata") or {}).get("whatsapp_order")
+        if not catalog_order:
+            refused = stated_quantity_problem(tracker)
+            if refused is not None:
+                # A payload's quantity is stated outright: a bad one adds nothing.
+                dispatcher.utter_message(text=refused, buttons=NEXT_STEPS)
+                return []
         mentions = catalog_items(catalog_order) if catalog_order else mentions_in(tracker)
         if not mentions:
             dispatcher.utter_message(
@@ -90,6 +97,10 @@ class ActionAddToCart(Action):
                 ask_which(dispatcher, mention, "add_to_cart", **quantity)
             elif not mention.match.found:
                 missing.append(mention.text)
+            elif catalog_order and quantity_problem(mention.quantity) is not None:
+                # A catalog cart states every quantity: 0 (or less) adds nothing.
+                name = mention.match.product.name
+                problems.append(f"I didn't add {name}. {quantity_problem(mention.quantity)}")
             else:
                 try:
                     quantity = 1 if mention.quantity is None else mention.quantity
@@ -111,13 +122,43 @@ class ActionAddToCart(Action):
 
 
 def catalog_items(items: list[dict]) -> list[Mention]:
-    """A cart sent from the WhatsApp catalog: skus are ours, prices are not trusted."""
+    """A cart sent from the WhatsApp catalog: skus are ours, prices are not trusted, and
+    each quantity is as sent (0 stays 0, refused when adding; not a number reads as 0)."""
     shop = catalog()
     mentions = []
-    for position, item in enumerate(items):
+    for position, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
         sku = str(item.get("sku", ""))
-        mentions.append(Mention(sku, int(item.get("quantity") or 1), shop.resolve(sku), position))
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            quantity = 0
+        mentions.append(Mention(sku, quantity, shop.resolve(sku), position))
     return mentions
+
+
+def stated_quantity_problem(tracker: Tracker) -> str | None:
+    """What is wrong with the quantity a payload states (`/add_to_cart{"product": ...,
+    "quantity": -5}`, typed or tapped), worded for the customer; None when it is fine or
+    the message is typed text (where a word that is no number is no quantity)."""
+    message = tracker.latest_message or {}
+    if not str(message.get("text") or "").startswith("/"):
+        return None
+    entities = message.get("entities") or []
+    for entity in entities:
+        if entity.get("entity") != "quantity":
+            continue
+        problem = quantity_problem(entity.get("value"))
+        if problem is not None:
+            products = [
+                catalog().resolve(str(e.get("value") or ""))
+                for e in entities
+                if e.get("entity") == "product"
+            ]
+            named = [match.product.name for match in products if match.found]
+            what = named[0] if len(named) == 1 else "anything"
+            return f"I didn't add {what}. {problem}"
+    return None
 
 
 class ActionRemoveFromCart(Action):

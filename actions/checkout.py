@@ -12,7 +12,15 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import button, cart_of, store
 from commerce.cart import Cart
-from commerce.delivery import clean_address, clean_name, find_pincode, pincode_from_answer
+from commerce.delivery import (
+    ADDRESS_LENGTH,
+    AddressProblem,
+    address_problem,
+    clean_address,
+    clean_name,
+    find_pincode,
+    pincode_from_answer,
+)
 from orders.store import Order, OrderError, utcnow
 
 DETAIL_SLOTS = {"customer_name", "delivery_address", "pincode"}
@@ -29,6 +37,18 @@ DETAIL_WORDS = {
 }
 # A second tap on "Confirm" within this window re-uses the order it placed.
 REPEAT_WINDOW = timedelta(minutes=30)
+ADDRESS_ASKS = {
+    AddressProblem.TOO_SHORT: (
+        "That address looks too short. Please send house/flat, street, area and city."
+    ),
+    AddressProblem.TOO_LONG: (
+        f"That address is too long (at most {ADDRESS_LENGTH[1]} characters). Please send "
+        "just house/flat, street, area and city."
+    ),
+    AddressProblem.NOT_TEXT: (
+        "Please type the delivery address: house/flat, street, area and city."
+    ),
+}
 
 
 class ValidateCheckoutForm(FormValidationAction):
@@ -48,11 +68,11 @@ class ValidateCheckoutForm(FormValidationAction):
     async def validate_delivery_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        address = clean_address(str(value or ""))
+        text = str(value or "")
+        address = clean_address(text)
         if address is None:
-            dispatcher.utter_message(
-                text="That address looks too short. Please send house/flat, street, area and city."
-            )
+            problem = address_problem(text) or AddressProblem.TOO_SHORT
+            dispatcher.utter_message(text=ADDRESS_ASKS[problem])
             return {"delivery_address": None}
         slots: dict[str, Any] = {"delivery_address": address}
         pincode = find_pincode(address)

@@ -8,6 +8,7 @@ from typing import Any
 
 from commerce.catalog import Catalog, Product
 from commerce.money import format_inr
+from commerce.quantity import AT_LEAST_ONE
 
 MAX_QUANTITY_PER_ITEM = 20
 MAX_LINES = 15
@@ -70,7 +71,7 @@ class Cart:
         """Add to the product's line (or start one); CartError leaves the cart unchanged."""
         count = _whole_number(quantity)
         if count is None or count < 1:
-            raise CartError("Please choose a quantity of at least 1.")
+            raise CartError(AT_LEAST_ONE)
         existing = self._lines.get(product.sku)
         return self._put(product, count + (existing.quantity if existing else 0))
 
@@ -123,7 +124,7 @@ class Cart:
 
     def _check(self, name: str, quantity: int, is_new: bool) -> None:
         if quantity < 1:
-            raise CartError("Please choose a quantity of at least 1.")
+            raise CartError(AT_LEAST_ONE)
         if quantity > MAX_QUANTITY_PER_ITEM:
             raise CartError(f"You can order at most {MAX_QUANTITY_PER_ITEM} of {name}.")
         if is_new and len(self._lines) >= MAX_LINES:

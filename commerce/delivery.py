@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 
 # Indian PIN codes have six digits and never start with 0. Customers write "560 001" too.
@@ -34,11 +35,29 @@ def clean_name(text: str) -> str | None:
     return name
 
 
-def clean_address(text: str) -> str | None:
+class AddressProblem(str, enum.Enum):
+    """Why an answer is not a delivery address; the checkout words each one."""
+
+    TOO_SHORT = "too_short"  # fewer than ADDRESS_LENGTH[0] characters or 4 letters
+    TOO_LONG = "too_long"  # more than ADDRESS_LENGTH[1] characters
+    NOT_TEXT = "not_text"  # a command or button payload ("/checkout")
+
+
+def address_problem(text: str) -> AddressProblem | None:
+    """What is wrong with `text` as a delivery address, or None when it will do."""
     address = " ".join((text or "").split())
     low, high = ADDRESS_LENGTH
-    if not low <= len(address) <= high or address.startswith("/"):
+    if len(address) > high:
+        return AddressProblem.TOO_LONG
+    if address.startswith("/"):
+        return AddressProblem.NOT_TEXT
+    if len(address) < low or sum(ch.isalpha() for ch in address) < 4:
+        return AddressProblem.TOO_SHORT
+    return None
+
+
+def clean_address(text: str) -> str | None:
+    """The address with its spacing tidied, or None (`address_problem` says why)."""
+    if address_problem(text) is not None:
         return None
-    if sum(ch.isalpha() for ch in address) < 4:
-        return None
-    return address
+    return " ".join((text or "").split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 ENGLISH_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -36,6 +37,15 @@ UNIT_WORDS = frozenset(
 _DIGITS = re.compile(r"(\d+)(?:\.0+)?")
 _TIMES_AFTER = re.compile(r"(\d+)\s*x")  # "2x", "2 x"
 _TIMES_BEFORE = re.compile(r"x\s*(\d+)")  # "x2", "x 2"
+_NEGATIVE = re.compile(r"\s*-\s*\d+(?:\.\d+)?\s*")
+
+# Past nine digits a number is read as this: more than any cart takes (the cart then
+# says its limit), and never a 5,000-digit int() that Python refuses to convert.
+MAX_READ = 10**9
+
+# Why a quantity given outright (a button payload, a catalog cart) is none.
+AT_LEAST_ONE = "Please choose a quantity of at least 1."
+WHOLE_NUMBER = "Please send the quantity as a whole number, e.g. 2."
 
 
 def parse_quantity(value: str | int | float | None) -> int | None:
@@ -64,8 +74,32 @@ def _parse_text(text: str) -> int | None:
     for pattern in (_DIGITS, _TIMES_AFTER, _TIMES_BEFORE):
         match = pattern.fullmatch(phrase)
         if match:
-            return int(match.group(1))
+            return _count(match.group(1))
     attached_unit = re.fullmatch(r"(\d+)([a-z]+)", phrase)  # "2pcs"
     if attached_unit and attached_unit.group(2) in UNIT_WORDS:
-        return int(attached_unit.group(1))
+        return _count(attached_unit.group(1))
     return NUMBER_WORDS.get(phrase)
+
+
+def _count(digits: str) -> int:
+    return int(digits) if len(digits) <= 9 else MAX_READ
+
+
+def quantity_problem(value: Any) -> str | None:
+    """Why `value`, stated outright as the quantity to add, is not one; None when it is.
+
+    A button payload (`/add_to_cart{"product": ..., "quantity": -5}`, typed or tapped)
+    or a WhatsApp catalog cart states its quantity: unlike a word in typed text, which
+    is simply no quantity when it is no number, such a value must be a whole number of
+    at least 1, or nothing is added (and the customer is told this). The upper limit
+    is the cart's to say.
+    """
+    negative = (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+    ) or (isinstance(value, str) and _NEGATIVE.fullmatch(value) is not None)
+    if negative:
+        return AT_LEAST_ONE
+    quantity = parse_quantity(value)
+    if quantity is None:
+        return WHOLE_NUMBER
+    return AT_LEAST_ONE if quantity < 1 else None

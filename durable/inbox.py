@@ -125,7 +125,8 @@ class Inbox:
 
     async def prepare(self) -> None:
         """Create the tables if needed; raises (SQLAlchemyError) while the database is away."""
-        await asyncio.to_thread(self._tables.ensure)
+        if not self._tables.ready:
+            await asyncio.to_thread(self._tables.ensure)
 
     async def add(self, items: Sequence[NewItem]) -> None:
         await asyncio.to_thread(self._add, items)

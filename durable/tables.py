@@ -44,6 +44,7 @@ inbox = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Index("ix_inbox_queue", "status", "customer_id", "id"),
+    sa.Index("ix_inbox_lease", "lease_owner"),
 )
 
 outbox = sa.Table(
@@ -71,6 +72,7 @@ outbox = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("source", "message_key", name="uq_outbox_source_key"),
     sa.Index("ix_outbox_queue", "status", "customer_id", "id"),
+    sa.Index("ix_outbox_lease", "lease_owner"),
     sa.Index("ix_outbox_confirms", "confirms_order"),
 )
 

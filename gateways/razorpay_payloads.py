@@ -2,9 +2,21 @@
 
 The same shapes arrive from the API (a fetched link) and inside webhook events
 (`payload.payment_link.entity`, `payload.payment.entity`, `payload.order.entity`).
-Parsing is forgiving about what the product does not rely on and strict about types:
-a field of the wrong type reads as absent, and an amount that is not a whole number
-reads as -1, which never equals an order's total (so such a payment gets flagged).
+Parsing is forgiving about what the product does not rely on and strict about types
+and bounds, so that whatever a signed body holds, what reaches the order store is a
+value its columns take:
+
+- a string field of the wrong type (an object, a list, a bool), longer than its column
+  (no id of Razorpay's is), or holding what no database column takes (NUL, a lone
+  surrogate), reads as absent; a URL is cut to its column; free text (an error
+  description) keeps what it can, with U+FFFD for what no column takes;
+- an amount that is not a whole number of paise from 0 to MAX_AMOUNT reads as -1,
+  which never equals an order's total (so such a payment gets flagged);
+- an order number in the notes that is not 1 to MAX_ORDER_NUMBER in ASCII digits
+  reads as absent.
+
+An entity that is not an object at all is a PayloadError: the event is not of the
+documented shape (the webhook answers 400).
 """
 
 from __future__ import annotations
@@ -16,19 +28,64 @@ from typing import Any
 UNREADABLE_AMOUNT = -1
 # More paise than any order holds (and than a 64-bit column takes): read as unreadable.
 MAX_AMOUNT = 10**15
+# Order numbers are a 32-bit column (PostgreSQL's integer).
+MAX_ORDER_NUMBER = 2**31 - 1
 
 
 class PayloadError(ValueError):
     """An entity that is not an object at all."""
 
 
-def _text(value: Any, limit: int = 255) -> str | None:
-    """A string field: ids may come as numbers, and anything else is not one."""
+def storable(text: str) -> bool:
+    """Whether every database the store runs on takes `text` as it is: UTF-8 without NUL
+    (PostgreSQL refuses NUL; SQLite cannot encode a lone surrogate, which JSON's
+    "\\ud800" escape and Sanic's reading of a non-UTF-8 header both produce)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Free text cut to `limit`, with what no column takes replaced by U+FFFD."""
+    text = text[:limit]
+    if storable(text):
+        return text
+    return "".join(
+        "\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text
+    )
+
+
+def _text(value: Any, limit: int = 255, cut: bool = False) -> str | None:
+    """A string field of at most `limit` characters: ids may come as numbers, and anything
+    else is not one. A longer one is no id of Razorpay's (theirs are about 20 characters)
+    and reads as absent, unless `cut` (a URL) keeps its first `limit` characters."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         value = str(value)
-    return value[:limit] if isinstance(value, str) and value else None
+    if not (isinstance(value, str) and value) or (len(value) > limit and not cut):
+        return None
+    value = value[:limit]
+    return value if storable(value) else None
+
+
+def _free_text(value: Any, limit: int) -> str | None:
+    """A field of words for people (an error description): kept, made storable."""
+    if not isinstance(value, str):
+        return None
+    return clean_text(value, limit) or None
+
+
+def _digits(value: str, most: int) -> int | None:
+    # ASCII only: str.isdigit() also passes "²" (int() refuses it) and "١٢٣".
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= most:
+        return int(value)
+    return None
 
 
 def _amount(value: Any) -> int:
@@ -36,8 +93,8 @@ def _amount(value: Any) -> int:
         return 0
     if isinstance(value, bool):
         return UNREADABLE_AMOUNT
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20:
-        value = int(value)
+    if isinstance(value, str):
+        value = _digits(value, 19)
     if isinstance(value, int) and 0 <= value <= MAX_AMOUNT:
         return value
     return UNREADABLE_AMOUNT
@@ -45,9 +102,12 @@ def _amount(value: Any) -> int:
 
 def _noted_order_number(entity: dict[str, Any]) -> int | None:
     notes = entity.get("notes")
-    # Razorpay sends [] instead of {} for empty notes.
-    number = str(notes.get("order_number", "")) if isinstance(notes, dict) else ""
-    return int(number) if number.isdigit() else None
+    # Razorpay sends [] instead of {} for empty notes; we write the number as a string.
+    number = notes.get("order_number") if isinstance(notes, dict) else None
+    if isinstance(number, int) and not isinstance(number, bool):
+        number = str(number)
+    found = _digits(number, 10) if isinstance(number, str) else None
+    return found if found is not None and 1 <= found <= MAX_ORDER_NUMBER else None
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -69,10 +129,11 @@ class LinkPayment:
 
     @classmethod
     def from_api(cls, data: Any) -> LinkPayment | None:
-        if not isinstance(data, dict) or _text(data.get("payment_id")) is None:
+        payment_id = _text(data.get("payment_id"), 64) if isinstance(data, dict) else None
+        if payment_id is None:
             return None
         return cls(
-            payment_id=str(_text(data.get("payment_id"))),
+            payment_id=payment_id,
             amount=_amount(data.get("amount")),
             status=_text(data.get("status"), 20) or "",
             method=_text(data.get("method"), 32),
@@ -98,16 +159,17 @@ class PaymentLink:
         link_id = _text(data.get("id"), 64)
         if link_id is None:
             raise PayloadError("payment link without an id")
-        payments = (LinkPayment.from_api(p) for p in data.get("payments") or ())
+        # Razorpay sends null until someone pays; anything but a list lists nothing.
+        listed = data.get("payments")
+        payments = (LinkPayment.from_api(p) for p in (listed if isinstance(listed, list) else ()))
         return cls(
             id=link_id,
-            short_url=_text(data.get("short_url")) or "",
+            short_url=_text(data.get("short_url"), cut=True) or "",
             status=_text(data.get("status"), 20) or "",
             reference_id=_text(data.get("reference_id"), 40) or "",
             amount=_amount(data.get("amount")),
             amount_paid=_amount(data.get("amount_paid")),
             currency=_text(data.get("currency"), 3) or "INR",
-            # Razorpay sends null until someone pays.
             payments=tuple(p for p in payments if p is not None),
             noted_order_number=_noted_order_number(data),
         )
@@ -143,7 +205,7 @@ class RazorpayPayment:
             currency=_text(entity.get("currency"), 16) or "",
             method=_text(entity.get("method"), 32),
             status=_text(entity.get("status"), 20),
-            error_description=_text(entity.get("error_description"), 1000),
+            error_description=_free_text(entity.get("error_description"), 1000),
             noted_order_number=_noted_order_number(entity),
         )
 

@@ -10,6 +10,7 @@ whether the customer is to be told; the store does the reading and writing.
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from gateways.razorpay_payloads import (
     PaymentLink,
     RazorpayOrder,
     RazorpayPayment,
+    clean_text,
+    storable,
 )
 from orders.store import (
     PAYABLE_STATUSES,
@@ -40,10 +43,20 @@ logger = logging.getLogger(__name__)
 
 # Seconds since 1970 up to the year 5000: later is not a time, and would overflow.
 MAX_TIMESTAMP = 95_617_584_000
+# The webhook_events columns: an event's id and name are kept at most this long.
+MAX_EVENT_ID = 80
+MAX_EVENT_NAME = 64
 
 
 class EventParseError(ValueError):
-    """The body is JSON but not a Razorpay event."""
+    """The body is JSON but not a Razorpay event: the webhook answers 400, writes nothing.
+
+    Only the shape is refused here (no event name, a payload or entity that is not an
+    object). A body of that shape whose contents we cannot use (an amount out of
+    range, an id of the wrong type, a name we do not know) parses, with those fields
+    read as absent or unreadable (gateways.razorpay_payloads), and is applied: it is
+    answered 2xx and recorded in webhook_events with its outcome (ignored,
+    unknown_order, unchanged or flagged), so that Razorpay stops retrying it."""
 
 
 class Outcome(str, enum.Enum):
@@ -87,12 +100,17 @@ class PaymentEvent:
         if not isinstance(payload, dict):
             raise EventParseError("'payload' is not an object")
         created_at = body.get("created_at")
-        if not isinstance(created_at, int) or not 0 <= created_at < MAX_TIMESTAMP:
+        if (
+            not isinstance(created_at, int)
+            or isinstance(created_at, bool)
+            or not 0 <= created_at < MAX_TIMESTAMP
+        ):
             created_at = None
         try:
             return cls(
-                event_id=event_id,
-                name=body["event"],
+                event_id=_storable_id(event_id),
+                # An unknown name is ignored (2xx); kept as the column takes it.
+                name=clean_text(body["event"], MAX_EVENT_NAME),
                 link=PaymentLink.from_event(_entity(payload, "payment_link")),
                 payment=RazorpayPayment.from_event(_entity(payload, "payment")),
                 razorpay_order=RazorpayOrder.from_event(_entity(payload, "order")),
@@ -114,6 +132,15 @@ class PaymentEvent:
             if entity is not None and entity.noted_order_number is not None:
                 return entity.noted_order_number
         return None
+
+
+def _storable_id(event_id: str) -> str:
+    """The event id as webhook_events keeps it. Sanic reads a header's non-UTF-8 bytes as
+    lone surrogates, which no database takes: such an id is kept as a digest of it."""
+    event_id = event_id[:MAX_EVENT_ID]
+    if storable(event_id):
+        return event_id
+    return "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _entity(payload: dict[str, Any], name: str) -> Any:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -291,6 +292,34 @@ def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
     return _sqlite_writers.setdefault(id(engine), threading.Lock())
 
 
+# An order's flag is notes for a human, newest last: at most this many lines of at most
+# this many characters (the first line may count the notes that gave way).
+MAX_FLAG_LINES = 20
+MAX_FLAG_LINE_CHARS = 200
+_DROPPED = re.compile(r"\((\d+) older notes? dropped[^)]*\)")
+
+
+def with_flag_line(current: str | None, reason: str) -> str:
+    """`current` with `reason` added as its newest line: once, and within the bounds."""
+    line = " ".join(reason.split())[:MAX_FLAG_LINE_CHARS] or "flagged"
+    lines = [old[:MAX_FLAG_LINE_CHARS] for old in current.split("\n")] if current else []
+    dropped = 0
+    counted = _DROPPED.fullmatch(lines[0]) if lines else None
+    if counted:
+        dropped, lines = int(counted.group(1)), lines[1:]
+    if line in lines:
+        return current or line
+    lines.append(line)
+    room = MAX_FLAG_LINES - (1 if dropped or len(lines) > MAX_FLAG_LINES else 0)
+    if len(lines) > room:
+        dropped += len(lines) - room
+        lines = lines[-room:]
+    if dropped:
+        noun = "note" if dropped == 1 else "notes"
+        lines.insert(0, f"({dropped} older {noun} dropped; every payment is in the payments table)")
+    return "\n".join(lines)
+
+
 class OrderTransaction:
     """The order store inside one transaction: what applying a payment event may read and
     change. Every change commits with the event's record, or none does."""
@@ -343,14 +372,21 @@ class OrderTransaction:
         return _transition(self._conn, number, OrderStatus(new_status), values)
 
     def flag(self, number: int, reason: str) -> None:
-        """Add a line for a human to the order's flag (amount mismatch, refund due, ...)."""
+        """Add a line for a human to the order's flag (amount mismatch, refund due, ...).
+
+        The flag stays bounded whatever arrives (signed events can repeat without end): a
+        reason already there is not added again, and past MAX_FLAG_LINES the oldest lines
+        give way to a count of them (every payment stays in the payments table)."""
         current = self._conn.execute(
             sa.select(orders.c.flag).where(orders.c.number == int(number))
         ).scalar()
+        flag = with_flag_line(current, reason)
+        if flag == current:
+            return
         self._conn.execute(
             orders.update()
             .where(orders.c.number == int(number))
-            .values(flag=f"{current}\n{reason}" if current else reason, updated_at=utcnow())
+            .values(flag=flag, updated_at=utcnow())
         )
 
 
