@@ -166,6 +166,22 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
+def _ended(processes: dict[str, subprocess.Popen]) -> Iterator[None]:
+    """Processes started again by `LiveStack.restart` end with the stack too."""
+    try:
+        yield
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextmanager
 def running(
     servers: list[Server],
     env: dict[str, str],
@@ -290,7 +306,7 @@ def live_stack(
         ))
     processes: dict[str, subprocess.Popen] = {}
     try:
-        with running(servers, env, workdir, processes) as logs:
+        with running(servers, env, workdir, processes) as logs, _ended(processes):
             yield LiveStack(
                 f"http://127.0.0.1:{rasa_port}", database_url, graph, razorpay, fakes, logs,
                 [f"http://127.0.0.1:{port}" for port in ports], processes, public_url,
