@@ -114,13 +114,20 @@ class ConversationNotifier:
                     output_channel=turn,
                     tracker=tracker,
                 )
-                await self._outbox.add(
-                    sender,
-                    channel_name or "",
-                    source or f"notice:{uuid.uuid4().hex}",
-                    turn.messages,
-                    confirms_order=number if confirming else None,
-                )
+                if self._sender.can_send(channel_name):
+                    await self._outbox.add(
+                        sender,
+                        channel_name or "",
+                        source or f"notice:{uuid.uuid4().hex}",
+                        turn.messages,
+                        confirms_order=number if confirming else None,
+                    )
+                else:
+                    # rasa shell, REST: nobody to push to; the turn is in the tracker.
+                    for message in turn.messages:
+                        logger.info("Message for %s (no push channel): %s", sender, message)
+                    if confirming and turn.messages:
+                        await self._store.mark_confirmation_sent(number)
         # Outside the lock: the customer's next turn need not wait for Meta.
         await self._sender.flush(sender)
         return True

@@ -113,14 +113,27 @@ class Outbox:
             )
 
     async def claim(
-        self, sender: str, limit: int, customer_id: str | None = None
+        self,
+        sender: str,
+        limit: int,
+        customer_id: str | None = None,
+        channels: Sequence[str] | None = None,
     ) -> list[OutgoingMessage]:
-        return await asyncio.to_thread(self._claim, sender, limit, customer_id)
+        """The oldest unsent message of each customer (of one customer; on these
+        channels), leased to `sender`."""
+        return await asyncio.to_thread(self._claim, sender, limit, customer_id, channels)
 
-    def _claim(self, sender: str, limit: int, customer_id: str | None) -> list[OutgoingMessage]:
+    def _claim(
+        self,
+        sender: str,
+        limit: int,
+        customer_id: str | None,
+        channels: Sequence[str] | None,
+    ) -> list[OutgoingMessage]:
         lease = f"{sender}/{uuid.uuid4().hex}"
+        only = outbox.c.channel.in_(list(channels)) if channels is not None else None
         with self._tables.writing() as conn:
-            rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, customer_id)
+            rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, customer_id, only)
         return [_message(row) for row in rows]
 
     async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
 from durable.outbox import Outbox, OutgoingMessage
@@ -32,9 +33,13 @@ class OutboxSender:
         store: OrderStore,
         name: str,
         poll_seconds: float = POLL_SECONDS,
+        channels: Callable[[], list[str]] | None = None,
     ) -> None:
         self.outbox = outbox
         self.outputs = outputs
+        # The channels this process can push to (None: any): a process without a
+        # customer's channel must leave that customer's messages to one that has it.
+        self.channels = channels
         self.store = store
         self.name = name
         self.poll_seconds = poll_seconds
@@ -46,7 +51,8 @@ class OutboxSender:
     async def flush(self, customer_id: str | None = None) -> None:
         """Send what is due now (one customer's, or everyone's), oldest first."""
         while True:
-            rows = await self.outbox.claim(self.name, BATCH, customer_id)
+            channels = self.channels() if self.channels is not None else None
+            rows = await self.outbox.claim(self.name, BATCH, customer_id, channels)
             if not rows:
                 return
             await asyncio.gather(*(self._send(row) for row in rows))
@@ -63,10 +69,16 @@ class OutboxSender:
         except Exception:
             logger.exception("Outbox: sending to %s failed; the next sweep retries", customer_id)
 
+    def can_send(self, channel: str | None) -> bool:
+        """Whether messages on `channel` can be pushed from here (not: rasa shell, REST)."""
+        allowed = self.channels is None or channel in self.channels()
+        return allowed and isinstance(self.outputs(channel), ReportingOutputChannel)
+
     async def _send(self, row: OutgoingMessage) -> None:
         output = self.outputs(row.channel)
         if not isinstance(output, ReportingOutputChannel):
-            # rasa shell, REST, tests: nobody to push to, so the message is logged.
+            # Not claimable here in a server (see `channels`); a sender without that
+            # filter (tests) logs the message, as nobody can push it.
             logger.info("Message for %s (no push channel): %s", row.customer_id, row.message)
             await self._sent(row, [])
             return

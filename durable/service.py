@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from channels.delivery import channel_outputs
+from channels.delivery import ReportingOutputChannel, channel_outputs
 from durable.consumer import InboxConsumer
 from durable.inbox import Inbox
 from durable.outbox import Outbox
@@ -55,8 +55,10 @@ class Durable:
         self.inbox = Inbox(store.engine)
         self.outbox = Outbox(store.engine)
         self.consumer = InboxConsumer(self.inbox, name, ready=_agent_ready(app))
-        outputs = channel_outputs(lambda: getattr(app.ctx, "input_channels", None) or [])
-        self.sender = OutboxSender(self.outbox, outputs, store, name)
+        inputs = lambda: getattr(app.ctx, "input_channels", None) or []  # noqa: E731
+        self.sender = OutboxSender(
+            self.outbox, channel_outputs(inputs), store, name, channels=_pushable(inputs)
+        )
         self._wake_urls = wake_urls() if self.front_door else []
         self._session: aiohttp.ClientSession | None = None
         self._pokes: set[asyncio.Task[None]] = set()
@@ -115,6 +117,19 @@ def for_app(app: Any, store: OrderStore) -> Durable:
     if durable is None:
         durable = app.ctx.durable = Durable(app, store)
     return durable
+
+
+def _pushable(inputs: Callable[[], list[Any]]) -> Callable[[], list[str]]:
+    """The names of this server's channels that can push a message outside a turn."""
+
+    def names() -> list[str]:
+        return [
+            channel.name()
+            for channel in inputs()
+            if isinstance(channel.get_output_channel(), ReportingOutputChannel)
+        ]
+
+    return names
 
 
 def _agent_ready(app: Any) -> Callable[[], bool]:

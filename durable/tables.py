@@ -127,6 +127,7 @@ def claim_heads(
     limit: int,
     lease: timedelta,
     customer_id: str | None = None,
+    only: Any = None,
 ) -> list[Any]:
     """Lease up to `limit` rows, each the oldest pending row of its customer, to `owner`
     (a token unique to this claim); returns them oldest first."""
@@ -158,6 +159,8 @@ def claim_heads(
     candidates = candidates.where(~sa.exists(busy))
     if customer_id is not None:
         candidates = candidates.where(table.c.customer_id == customer_id)
+    if only is not None:  # a further condition on the rows this claimer may take
+        candidates = candidates.where(only)
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     values: dict[str, Any] = {"lease_owner": owner, "lease_until": now + lease}

@@ -511,6 +511,17 @@ async def test_message_for_a_channel_without_push_is_logged_and_marked_sent(stor
     assert "no push channel" in caplog.text and "hello" in caplog.text
 
 
+async def test_a_server_leaves_messages_for_channels_it_cannot_push_to(store):
+    """A process without the customer's channel must not mark their messages sent."""
+    sender = OutboxSender(
+        Outbox(store.engine), lambda name: None, store, "test-sender", channels=lambda: []
+    )
+    await sender.outbox.add("A", "whatsapp", "turn:1", [{"text": "hello"}])
+    await sender.flush()
+    assert not sender.can_send("whatsapp")
+    assert [row["status"] for row in rows(store, outbox_table)] == ["pending"]
+
+
 # -- consumer ---------------------------------------------------------------------------
 
 
