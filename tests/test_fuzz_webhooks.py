@@ -57,7 +57,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +86,7 @@ from orders.store import (
 from sandbox.harness import razorpay_api, razorpay_stack
 from sandbox.harness import whatsapp_meta as meta
 from sandbox.harness.graph_api import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
+from sandbox.harness.services import fresh_database
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 200)
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS") or 0)  # 0: the fixed default run
@@ -180,18 +180,8 @@ def database_url(request, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'orders.db'}"
         return
     assert POSTGRES_URL is not None
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", future=True)
-    name = f"fuzz_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture
