@@ -220,10 +220,21 @@ def _paid(book: OrderTransaction, order: Order, event: PaymentEvent) -> Outcome:
     if payment is None or payment.id is None:
         logger.warning("Razorpay event %s (%s) has no payment id", event.event_id, event.name)
         return Outcome.UNCHANGED
-    known = _record_payment(book, order, event, payment, PaymentStatus.CAPTURED)
+    recorded = book.payment(payment.id)
+    if recorded is not None and not _vouches_for(recorded, order, payment):
+        # A payment id speaks only as it was first recorded: a later event cannot move it
+        # to another order, change its amount or currency, or clear its flag.
+        logger.warning(
+            "Razorpay event %s (%s) reports payment %s unlike its record for order #%s",
+            event.event_id,
+            event.name,
+            payment.id,
+            recorded.order_number,
+        )
+        return Outcome.UNCHANGED
+    if recorded is None:
+        _record_payment(book, order, event, payment, PaymentStatus.CAPTURED)
     if payment.amount != order.total or payment.currency != order.currency:
-        if known:
-            return Outcome.UNCHANGED
         _flag(
             book,
             order.number,
@@ -232,6 +243,10 @@ def _paid(book: OrderTransaction, order: Order, event: PaymentEvent) -> Outcome:
         )
         book.set_payment_status(payment.id, PaymentStatus.FLAGGED)
         return Outcome.FLAGGED
+    newly_captured = recorded is None or recorded.status is PaymentStatus.FAILED
+    if recorded is not None and recorded.status is PaymentStatus.FAILED:
+        # Razorpay's late authorisation: a payment reported failed can still be captured.
+        book.set_payment_status(payment.id, PaymentStatus.CAPTURED)
     moved = book.transition(
         order.number,
         OrderStatus.PAID,
@@ -241,10 +256,23 @@ def _paid(book: OrderTransaction, order: Order, event: PaymentEvent) -> Outcome:
     )
     if moved:
         return Outcome.PAID
-    if order.status is OrderStatus.PAID and order.payment_id not in (None, payment.id):
+    if newly_captured and order.status is OrderStatus.PAID and order.payment_id not in (
+        None,
+        payment.id,
+    ):
         # The customer paid twice (an old link and a new one): money to give back.
         _flag(book, order.number, f"second payment {payment.id} for a paid order: refund it")
     return Outcome.UNCHANGED
+
+
+def _vouches_for(recorded: Payment, order: Order, payment: RazorpayPayment) -> bool:
+    """Whether a payment recorded earlier can pay `order` as `payment` now reports it."""
+    return (
+        recorded.order_number == order.number
+        and recorded.status in (PaymentStatus.CAPTURED, PaymentStatus.FAILED)
+        and (recorded.amount, recorded.currency) == (order.total, order.currency)
+        and (payment.amount, payment.currency) == (order.total, order.currency)
+    )
 
 
 def _failed(book: OrderTransaction, order: Order, event: PaymentEvent) -> Outcome:

@@ -837,10 +837,14 @@ def check_razorpay(
     if outcome in STATUS_AFTER:
         assert order_after["status"] == STATUS_AFTER[outcome]
     if outcome == "paid":
-        # The payment is recorded. Not checked: that the recorded payment has the order's
-        # amount. A payment id seen before (flagged at 1 USD, say) is taken at the later
-        # event's word in orders/payment_events.py `_paid`; reported with issue 12.
-        assert order_after["payment_id"] in after["payments"]
+        # The order is paid by a payment recorded for it, at its total.
+        paid_by = after["payments"][order_after["payment_id"]]
+        assert owner[paid_by["order_id"]] == number
+        assert (paid_by["amount"], paid_by["currency"]) == (
+            order_after["total"],
+            order_after["currency"],
+        ), (paid_by, order_after)
+        assert paid_by["status"] == "captured", paid_by
     if outcome == "flagged":
         assert order_after["flag"]
     return status, answer

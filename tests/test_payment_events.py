@@ -131,6 +131,52 @@ async def test_amount_or_currency_mismatch_is_flagged_never_paid(
     assert (await store.get(linked.number)).flag.count(payment["id"]) == 1
 
 
+async def test_a_flagged_payment_id_cannot_pay_later_at_the_full_amount(store, razorpay, linked):
+    flagged = razorpay.pay(linked.payment_link_id, amount=100, currency="USD")
+    link_id = linked.payment_link_id
+    await apply_event(store, event(razorpay, "payment.captured", link_id, flagged))
+    # A later signed event claims the same payment at the order's total.
+    claimed = dict(flagged, amount=linked.total, currency="INR")
+    again = await apply_event(store, event(razorpay, "payment_link.paid", link_id, claimed))
+
+    assert again.outcome is Outcome.UNCHANGED
+    order = await store.get(linked.number)
+    assert order.status is OrderStatus.PENDING_PAYMENT and order.payment_id is None
+    [row] = rows(store, payments)
+    assert (row["amount"], row["currency"], row["status"]) == (100, "USD", "flagged")
+
+
+async def test_a_payment_of_one_order_cannot_pay_another(store, razorpay, linked):
+    gateway = RazorpayGateway(KEY_ID, KEY_SECRET, razorpay.base_url, timeout=2)
+    other = await ensure_link(store, gateway, await place_order(store))
+    payment = razorpay.pay(linked.payment_link_id)
+    await apply_event(store, event(razorpay, "payment.captured", linked.payment_link_id, payment))
+    # The same payment id, reported for the other order's link at the other order's total.
+    reused = dict(payment, amount=other.total)
+    applied = await apply_event(
+        store, event(razorpay, "payment_link.paid", other.payment_link_id, reused)
+    )
+
+    assert applied.outcome is Outcome.UNCHANGED
+    assert (await store.get(other.number)).status is OrderStatus.PENDING_PAYMENT
+    assert (await store.get(linked.number)).status is OrderStatus.PAID
+
+
+async def test_a_failed_payment_captured_late_pays_the_order(store, razorpay, linked):
+    failed = razorpay.fail_payment(linked.payment_link_id)
+    link_id = linked.payment_link_id
+    await apply_event(store, event(razorpay, "payment.failed", link_id, failed))
+    # Razorpay's late authorisation: the same payment id is captured after all.
+    captured = dict(failed, status="captured", error_description=None)
+    applied = await apply_event(store, event(razorpay, "payment.captured", link_id, captured))
+
+    assert applied.outcome is Outcome.PAID
+    order = await store.get(linked.number)
+    assert order.status is OrderStatus.PAID and order.payment_id == failed["id"]
+    [row] = rows(store, payments)
+    assert row["status"] == "captured"
+
+
 async def test_partial_payment_is_recorded_and_flagged(store, razorpay, linked):
     payment = razorpay.pay(linked.payment_link_id, amount=10000)
     applied = await apply_event(
