@@ -13,7 +13,7 @@ CLEAR_MARGIN = 0.05  # a winner must beat the runner-up by this much, else we as
 MIN_FUZZY_LENGTH = 4  # one typo in a 3-letter word is a different word
 
 # Words that name a kind of thing, not a product: "set" alone must not pick the kulhad set.
-GENERIC_WORDS = frozenset({"tea", "chai", "set", "box", "first"})
+GENERIC_WORDS = frozenset({"tea", "chai", "set", "box", "first", "चाय", "टी", "सेट", "बॉक्स"})
 
 
 def similarity(a: str, b: str) -> float:

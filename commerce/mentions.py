@@ -12,7 +12,8 @@ from commerce.text import FILLER_WORDS, Token, size_length, tokenize
 
 MAX_WINDOW = 4  # longest product phrase tried, in words ("darjeeling first flush 100")
 
-# Chat around the product names ("mujhe 2 chai chahiye", "add a mug to my cart please"):
+# Chat around the product names ("mujhe 2 chai chahiye", "add a mug to my cart please",
+# "मुझे दो मग चाहिए"):
 # such words never start or end a product phrase, so typo matching can't grab them.
 CHAT_WORDS = frozenset(
     {"i", "me", "my", "we", "us", "you", "it", "to", "in", "into", "for", "with", "want", "need",
@@ -22,7 +23,11 @@ CHAT_WORDS = frozenset(
      "hai", "hain", "ho", "ka", "ki", "ke", "ko", "se", "mein", "main", "mai", "mujhe", "hume",
      "humein", "chahiye", "chahie", "chaiye", "chaahiye", "daal", "dal", "daalo", "dalo", "de",
      "dedo", "dena", "bhej", "bhejo", "bhejna", "kar", "karo", "kardo", "karna", "lo", "le",
-     "lena", "lelo", "bhai", "sir", "ji", "aap"}
+     "lena", "lelo", "bhai", "sir", "ji", "aap",
+     # the same in Devanagari (folded, see commerce.text.fold)
+     "मुझे", "हमें", "चाहिए", "है", "हैं", "का", "की", "के", "को", "से", "में", "डाल", "डालो",
+     "दे", "दो", "दीजिए", "भेज", "भेजो", "भेजना", "कर", "करो", "हटा", "हटाओ",
+     "निकाल", "निकालो", "नहीं", "जी", "भैया", "भाई", "आप", "कार्ट"}
 )
 
 _TRAILING_FORM = re.compile(r"x\s*\d")  # "x2" follows its product, never precedes one

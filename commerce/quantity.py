@@ -1,10 +1,17 @@
-"""Read a quantity the way customers write it: "2", "x3", "2 pcs", "two", "teen", "half dozen"."""
+"""Read a quantity the way customers write it: "2", "x3", "2 pcs", "two", "teen", "दो", "dozen".
+
+Numbers as words come from one table per language (English, Hindi in Latin letters,
+Hindi in Devanagari), each with the spellings customers actually type. Devanagari is
+compared folded (see commerce.text.fold), so "पाँच" and "पांच" are both 5.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from typing import Any
+
+from commerce.text import fold
 
 ENGLISH_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -17,21 +24,39 @@ ENGLISH_NUMBERS = {
 HINDI_NUMBERS = {
     "ek": 1, "aik": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4,
     "paanch": 5, "panch": 5, "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "chhah": 6,
-    "saat": 7, "aath": 8, "nau": 9, "das": 10, "dus": 10,
+    "chha": 6, "saat": 7, "aath": 8, "nau": 9, "das": 10, "dus": 10,
+    "gyarah": 11, "gyara": 11, "barah": 12, "baarah": 12, "terah": 13, "chaudah": 14,
+    "pandrah": 15, "pandra": 15, "solah": 16, "satrah": 17, "atharah": 18, "unnis": 19,
+    "unees": 19, "bees": 20,
+}
+
+# Hindi numbers in Devanagari. Words are looked up folded, so "पाँच" and "पांच" are one.
+# Devanagari digits (२, १०) are read like any other digits.
+DEVANAGARI_NUMBERS = {
+    "शून्य": 0, "एक": 1, "दो": 2, "तीन": 3, "चार": 4, "पाँच": 5, "छह": 6, "छः": 6,
+    "छे": 6, "छै": 6, "सात": 7, "आठ": 8, "नौ": 9, "दस": 10,
+    "ग्यारह": 11, "बारह": 12, "तेरह": 13, "चौदह": 14, "पंद्रह": 15, "पन्द्रह": 15,
+    "सोलह": 16, "सत्रह": 17, "अठारह": 18, "उन्नीस": 19, "बीस": 20,
 }
 
 PHRASES = {
     "a": 1, "an": 1, "single": 1, "a single": 1,
-    "couple": 2, "a couple": 2,
+    "couple": 2, "a couple": 2, "a pair": 2, "pair": 2,
     "dozen": 12, "a dozen": 12, "half dozen": 6, "half a dozen": 6,
+    "darjan": 12, "ek darjan": 12, "aadha darjan": 6, "adha darjan": 6,
+    "दर्जन": 12, "एक दर्जन": 12, "आधा दर्जन": 6,
 }
 
-NUMBER_WORDS: dict[str, int] = {**ENGLISH_NUMBERS, **HINDI_NUMBERS, **PHRASES}
+NUMBER_WORDS: dict[str, int] = {
+    fold(words): number
+    for table in (ENGLISH_NUMBERS, HINDI_NUMBERS, DEVANAGARI_NUMBERS, PHRASES)
+    for words, number in table.items()
+}
 
 # Count words that may follow a number ("2 pcs", "two packets"); "250 g" is a size, not a count.
 UNIT_WORDS = frozenset(
     {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "pack", "packs", "packet", "packets",
-     "nos", "unit", "units", "qty"}
+     "nos", "unit", "units", "qty", "पैकेट", "पैक", "पीस"}
 )
 
 _DIGITS = re.compile(r"(\d+)(?:\.0+)?")
@@ -65,7 +90,7 @@ def parse_quantity(value: str | int | float | None) -> int | None:
 
 
 def _parse_text(text: str) -> int | None:
-    words = text.lower().split()
+    words = fold(text).lower().split()
     if len(words) > 1 and words[-1] == "of":  # "a couple of", "2 packets of"
         words = words[:-1]
     if len(words) > 1 and words[-1] in UNIT_WORDS:

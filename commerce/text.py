@@ -6,10 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Words that never tell products apart: "a packet of masala chai wala" is "masala chai".
+# Words that never tell products apart: "a packet of masala chai wala" is "masala chai",
+# "अदरक वाली कुकीज़" is "अदरक कुकीज़".
 FILLER_WORDS = frozenset(
     {"a", "an", "the", "some", "pack", "packet", "pkt", "of", "wala", "wali", "wale", "vala",
-     "vali", "bhi", "aur", "and", "please", "pls", "plz", "s"}
+     "vali", "bhi", "aur", "and", "please", "pls", "plz", "s",
+     "वाला", "वाली", "वाले", "भी", "और", "पैक", "पैकेट", "प्लीज"}  # folded forms (see fold)
 )
 
 SIZE_UNITS = frozenset({"g", "gm", "gms", "gram", "grams", "kg", "kgs", "ml", "l", "ltr"})
@@ -20,9 +22,23 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 SEPARATORS = frozenset(",;.!?\n|/")
 
 
+# One Devanagari word reaches us spelled several ways, depending on the keyboard: with or
+# without a nukta (कुकीज़ / कुकीज), with a chandrabindu or an anusvara (पाँच / पांच),
+# with invisible joiners. Folding them to one form lets a word match however it was typed.
+_DEVANAGARI_FOLDS = str.maketrans(
+    {"\u093c": None, "\u0901": "\u0902", "\u200c": None, "\u200d": None}
+)
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def fold(text: str) -> str:
+    """`text` in Unicode NFKC with Devanagari spelling variants folded (nukta, chandrabindu)."""
+    return unicodedata.normalize("NFKC", text).translate(_DEVANAGARI_FOLDS)
+
+
 @dataclass(frozen=True)
 class Token:
-    text: str  # lowercased
+    text: str  # lowercased and folded
     start: int  # offsets into the original message
     end: int
     after_separator: bool  # a separator stands between this token and the one before
@@ -30,7 +46,7 @@ class Token:
 
 def _is_word_char(char: str) -> bool:
     # Letters, digits and combining marks (so Devanagari words stay whole); emoji are not.
-    return unicodedata.category(char)[0] in "LNM"
+    return unicodedata.category(char)[0] in "LNM" or char in _JOINERS
 
 
 def tokenize(text: str) -> list[Token]:
@@ -44,12 +60,12 @@ def tokenize(text: str) -> list[Token]:
                 start = i
             continue
         if start is not None:
-            tokens.append(Token(text[start:i].lower(), start, i, separated))
+            tokens.append(Token(fold(text[start:i]).lower(), start, i, separated))
             start, separated = None, False
         if char in SEPARATORS and tokens:
             separated = True
     if start is not None:
-        tokens.append(Token(text[start:].lower(), start, len(text), separated))
+        tokens.append(Token(fold(text[start:]).lower(), start, len(text), separated))
     return tokens
 
 
@@ -59,7 +75,7 @@ def _in_number(text: str, i: int) -> bool:
 
 def words(text: str) -> list[str]:
     """Lowercased word tokens of a short phrase."""
-    return [token.text for token in tokenize(unicodedata.normalize("NFKC", text))]
+    return [token.text for token in tokenize(text)]
 
 
 def singular(word: str) -> str:
