@@ -23,7 +23,7 @@ from commerce.catalog import load_catalog
 from sandbox import insight
 from sandbox.bot import BotClient
 from sandbox.checkout import Checkout, CheckoutError
-from sandbox.customer import CustomerInputError, Customers
+from sandbox.customer import NAME_LIMIT, PHONE, TEXT_LIMIT, CustomerInputError, Customers
 from sandbox.graph_api import GraphApiStandIn
 from sandbox.journal import Journal
 from sandbox.razorpay_api import RazorpayStandIn
@@ -34,9 +34,21 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 GRAPH_PREFIX = "/graph"
 RAZORPAY_PREFIX = "/razorpay"
-CHAT_KINDS = ("customer", "bot", "read", "rejected")
+CHAT_KINDS = ("customer", "delivery", "bot", "read", "rejected")
 LOG_SIZE = 300
 KEEP_ALIVE_SECONDS = 15.0
+# The pages build every element from text (never markup): this keeps it so, and keeps
+# out inline script and event-handler attributes should markup ever slip in.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
+        "img-src 'self' data: https: http:; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 SETTINGS = web.AppKey("settings", SandboxSettings)
 JOURNAL = web.AppKey("journal", Journal)
@@ -71,6 +83,8 @@ def build_app(settings: SandboxSettings) -> web.Application:
         web.get("/pay/{link_id}", _page("checkout.html")),
         web.static("/static", STATIC),
         web.get("/sandbox/api/status", status),
+        web.get("/sandbox/api/customers", customers),
+        web.post("/sandbox/api/customers", name_customer),
         web.get("/sandbox/api/history", history),
         web.get("/sandbox/api/log", request_log),
         web.get("/sandbox/api/stream", stream),
@@ -86,11 +100,12 @@ def build_app(settings: SandboxSettings) -> web.Application:
 
 def _page(name: str) -> Any:
     async def serve(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
+        return web.FileResponse(STATIC / name, headers=PAGE_HEADERS)
     return serve
 
 
 async def _close(app: web.Application) -> None:
+    await app[CUSTOMERS].close()
     await app[BOT].close()
 
 
@@ -128,7 +143,26 @@ async def status(request: web.Request) -> web.Response:
         "bot_ready": await request.app[BOT].ready(),
         "shop_name": settings.shop_name,
         "insight": settings.rasa_token is not None,
+        "waiting": request.app[CUSTOMERS].waiting,  # messages held until the bot is ready
+        "text_limit": TEXT_LIMIT,
     })
+
+
+async def customers(request: web.Request) -> web.Response:
+    """The customers who wrote in this run, with their names (the page's chips)."""
+    return web.json_response({"customers": request.app[JOURNAL].customers()})
+
+
+async def name_customer(request: web.Request) -> web.Response:
+    """The page chats as a customer (a new one, or under a new name): listed from now on."""
+    body = await _json_body(request)
+    phone, name = body.get("phone"), body.get("name")
+    if not isinstance(phone, str) or not PHONE.match(phone):
+        raise CustomerInputError("the phone number must be 7 to 15 digits with country code")
+    if not isinstance(name, str) or len(name.strip()) > NAME_LIMIT:
+        raise CustomerInputError(f"the name must be text of at most {NAME_LIMIT} characters")
+    request.app[JOURNAL].name_customer(phone, name.strip())
+    return web.json_response({"customers": request.app[JOURNAL].customers()})
 
 
 async def history(request: web.Request) -> web.Response:
@@ -138,7 +172,9 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def request_log(request: web.Request) -> web.Response:
-    entries = request.app[JOURNAL].entries(kinds=("request",))[-LOG_SIZE:]
+    """The newest LOG_SIZE requests (of one customer with ?phone=), oldest first."""
+    phone = request.query.get("phone") or None
+    entries = request.app[JOURNAL].entries(phone, kinds=("request",))[-LOG_SIZE:]
     return web.json_response({"entries": [e.as_json() for e in entries]})
 
 

@@ -60,12 +60,17 @@ class BotClient:
         return status, answer
 
     async def ready(self) -> bool:
+        """The Rasa server answers its WhatsApp health check (it serves only once its model
+        is loaded) and, where it reports one, its inbox consumer is running."""
         try:
             async with self.session.get(self.rasa_url + HEALTH,
                                         timeout=aiohttp.ClientTimeout(total=2)) as response:
-                return response.status == 200
+                if response.status != 200:
+                    return False
+                report = await _answer(response)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+        return not isinstance(report, dict) or report.get("consuming", True) is not False
 
     async def tracker(self, sender_id: str) -> dict[str, Any] | None:
         """The conversation's tracker from Rasa's HTTP API; None without a token or on error."""

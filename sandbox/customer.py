@@ -3,22 +3,34 @@ the bot as Meta would send it (a signed `messages` event to the real webhook rou
 
 Only the kinds a customer can produce on the page are accepted, in the shapes of
 shared/reference/whatsapp-cloud-api.md; the ids, timestamp and envelope are added here.
+
+While the bot is starting (Rasa loads its model for half a minute) or away, messages
+wait here, in the order they were typed, and go out once the bot answers its health
+check: the page shows them as waiting, never as lost. The same signed body is sent
+again after a failed attempt, so the bot's inbox keeps one of each (its wamid).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import re
+from collections import deque
 from typing import Any
 
 from sandbox import meta_events
 from sandbox.bot import WHATSAPP_WEBHOOK, BotClient
 from sandbox.journal import Entry
 
+logger = logging.getLogger(__name__)
 WABA_ID = "100000000000001"  # the sandbox's WhatsApp Business Account
 PHONE = re.compile(r"^[1-9]\d{6,14}$")  # a WhatsApp id: the number with country code
 NAME_LIMIT = 60
-TEXT_LIMIT = 4096
+TEXT_LIMIT = 4096  # the Cloud API's limit on a text body (the page says so before sending)
+MAX_WAITING = 200  # messages held while the bot is not ready
+RETRY_SECONDS = 1.0
 
 
 class CustomerInputError(ValueError):
@@ -103,12 +115,22 @@ def _image(image: dict[str, Any]) -> dict[str, Any]:
 
 
 class Customers:
-    """Sends customer messages to the bot, signed with the app secret, and records them."""
+    """Sends customer messages to the bot, signed with the app secret, and records them;
+    holds them while the bot is not ready and sends them, in order, once it is."""
 
-    def __init__(self, bot: BotClient, app_secret: str, phone_number_id: str) -> None:
+    def __init__(self, bot: BotClient, app_secret: str, phone_number_id: str,
+                 retry_seconds: float = RETRY_SECONDS) -> None:
         self.bot = bot
         self.app_secret = app_secret
         self.phone_number_id = phone_number_id
+        self.retry_seconds = retry_seconds
+        self._waiting: deque[tuple[Entry, bytes, dict[str, str]]] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._bot_up = False  # the bot answered its health check and took the last message
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
     async def say(self, phone: str, name: str, content: Any) -> Entry:
         message = customer_message(phone, content)
@@ -121,5 +143,41 @@ class Customers:
         body = json.dumps(event).encode()
         headers = {"Content-Type": "application/json",
                    "X-Hub-Signature-256": meta_events.sign(body, self.app_secret)}
-        status, answer = await self.bot.deliver(WHATSAPP_WEBHOOK, body, headers)
-        return self.bot.journal.record_customer(phone, message, status, answer)
+        journal = self.bot.journal
+        if not self._waiting and (self._bot_up or await self.bot.ready()):
+            status, answer = await self.bot.deliver(WHATSAPP_WEBHOOK, body, headers)
+            self._bot_up = status != 0
+            if status != 0:
+                return journal.record_customer(phone, message, status, answer, name)
+        if len(self._waiting) >= MAX_WAITING:
+            raise CustomerInputError(
+                f"the bot is not ready and {MAX_WAITING} messages already wait for it")
+        entry = journal.record_customer(
+            phone, message, None, {"waiting": "the bot is starting: sent once it is ready"},
+            name, queued=True,
+        )
+        self._waiting.append((entry, body, headers))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_waiting())
+        return entry
+
+    async def _send_waiting(self) -> None:
+        while self._waiting:
+            if not await self.bot.ready():
+                await asyncio.sleep(self.retry_seconds)
+                continue
+            entry, body, headers = self._waiting[0]
+            status, answer = await self.bot.deliver(WHATSAPP_WEBHOOK, body, headers)
+            if status == 0:  # gone again: the same body, later
+                await asyncio.sleep(self.retry_seconds)
+                continue
+            self._waiting.popleft()
+            self._bot_up = True
+            self.bot.journal.record_delivery(entry, status, answer)
+        logger.info("The bot is ready: the messages that waited for it are sent")
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender

@@ -23,7 +23,13 @@ from channels.whatsapp.models import WebhookEvent
 from orders.payment_events import PaymentEvent
 from sandbox import insight
 from sandbox.app import RAZORPAY_PREFIX, build_app
-from sandbox.harness.sandbox_bot import free_port, sandbox_with_bot, serve, settings
+from sandbox.harness.sandbox_bot import (
+    RecordingBot,
+    free_port,
+    sandbox_with_bot,
+    serve,
+    settings,
+)
 from sandbox.settings import SandboxConfigError, SandboxSettings
 
 S = settings("http://unused")
@@ -111,13 +117,96 @@ async def test_only_json_posts_are_accepted():
         assert bot.deliveries == []
 
 
-async def test_a_bot_that_is_down_is_shown_not_hidden():
-    async with serve(build_app(settings(f"http://127.0.0.1:{free_port()}"))) as url:
-        status, entry = await say(url, {"type": "text", "text": {"body": "hi"}})
-        assert status == 200 and entry["data"]["status"] == 0
-        assert "not reachable" in entry["data"]["answer"]["error"]
+async def wait_until(check, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_messages_wait_while_the_bot_starts_and_go_out_in_order_once_it_is_ready():
+    """The bot is not reachable yet (Rasa loading its model): messages are held, shown as
+    waiting, and delivered in order, signed, once the bot answers its health check."""
+    port = free_port()
+    async with serve(build_app(settings(f"http://127.0.0.1:{port}"))) as url:
+        _, entry = await say(url, {"type": "text", "text": {"body": "hi"}})
+        assert entry["data"]["queued"] is True and entry["data"]["status"] is None
+        _, later = await say(url, {"type": "text", "text": {"body": "2 masala chai"}})
+        assert later["data"]["queued"] is True
         _, state = await get(f"{url}/sandbox/api/status")
-        assert state["bot_ready"] is False
+        assert (state["bot_ready"], state["waiting"]) == (False, 2)
+
+        bot = RecordingBot(consuming=False)  # up, but its inbox consumer not yet running
+        async with serve(bot.app(), port=port):
+            await asyncio.sleep(1.5)
+            assert bot.deliveries == []
+            _, state = await get(f"{url}/sandbox/api/status")
+            assert state["bot_ready"] is False
+
+            bot.consuming = True
+
+            async def delivered() -> bool:
+                return len(bot.deliveries) == 2
+
+            await wait_until(delivered)
+            texts = [WebhookEvent.parse(json.loads(d.body)).messages()[0].message.text
+                     for d in bot.deliveries]
+            assert texts == ["hi", "2 masala chai"]
+            assert all(whatsapp_signature_is_valid(d.body, d.headers["X-Hub-Signature-256"],
+                                                   S.app_secret) for d in bot.deliveries)
+            _, state = await get(f"{url}/sandbox/api/status")
+            assert (state["bot_ready"], state["waiting"]) == (True, 0)
+            _, mine = await get(f"{url}/sandbox/api/history?phone={PHONE}")
+            kinds = [(e["kind"], e["data"].get("status")) for e in mine["entries"]]
+            assert kinds == [("customer", 200), ("customer", 200),
+                             ("delivery", 200), ("delivery", 200)]
+            assert not any(e["data"].get("queued") for e in mine["entries"])
+
+            # Ready now: the next message goes straight out.
+            _, now = await say(url, {"type": "text", "text": {"body": "checkout"}})
+            assert now["data"]["status"] == 200 and "queued" not in now["data"]
+            assert len(bot.deliveries) == 3
+
+
+async def test_a_bot_that_goes_away_gets_the_message_when_it_is_back():
+    port = free_port()
+    bot = RecordingBot()
+    async with serve(build_app(settings(f"http://127.0.0.1:{port}"))) as url:
+        async with serve(bot.app(), port=port):
+            _, entry = await say(url, {"type": "text", "text": {"body": "hi"}})
+            assert entry["data"]["status"] == 200
+        _, entry = await say(url, {"type": "text", "text": {"body": "still there?"}})
+        assert entry["data"]["queued"] is True  # not "not reachable" for good
+        async with serve(bot.app(), port=port):
+
+            async def delivered() -> bool:
+                return len(bot.deliveries) == 2
+
+            await wait_until(delivered)
+        texts = [WebhookEvent.parse(json.loads(d.body)).messages()[0].message.text
+                 for d in bot.deliveries]
+        assert texts == ["hi", "still there?"]
+
+
+async def test_the_bot_refusing_a_message_is_shown_not_hidden():
+    async with sandbox_with_bot() as (url, bot, _app):
+        bot.refuse = 403
+        status, entry = await say(url, {"type": "text", "text": {"body": "hi"}})
+        assert status == 200 and entry["data"]["status"] == 403  # shown, not retried
+        await asyncio.sleep(1.2)
+        assert len(bot.deliveries) == 1
+
+
+async def test_an_over_long_message_is_refused_with_the_limit_and_the_page_knows_it():
+    async with sandbox_with_bot() as (url, bot, _app):
+        _, state = await get(f"{url}/sandbox/api/status")
+        limit = state["text_limit"]
+        assert limit == 4096
+        status, body = await say(url, {"type": "text", "text": {"body": "x" * (limit + 1)}})
+        assert status == 400 and str(limit) in body["error"]
+        assert bot.deliveries == []
+        status, _ = await say(url, {"type": "text", "text": {"body": "x" * limit}})
+        assert status == 200
 
 
 # -- the checkout page's buttons -----------------------------------------------------
@@ -304,3 +393,44 @@ def test_settings_need_the_generated_credentials_and_hide_secrets():
                    "RAZORPAY_WEBHOOK_SECRET"):
         assert env[hidden] not in shown
     assert "tok" not in shown
+
+
+# -- the customer list, the request log's filter, the pages' headers --------------------
+
+
+async def test_the_customer_list_outlives_the_page_with_names():
+    async with sandbox_with_bot() as (url, _, _app):
+        status, answer = await post(f"{url}/sandbox/api/customers",
+                                    {"phone": "919800000009", "name": "Ravi Kumar"})
+        assert status == 200
+        await say(url, {"type": "text", "text": {"body": "hi"}})  # as "Asha"
+        await post(f"{url}/sandbox/api/customers", {"phone": PHONE, "name": "Asha Rao"})
+        _, answer = await get(f"{url}/sandbox/api/customers")
+        assert answer["customers"] == [{"phone": "919800000009", "name": "Ravi Kumar"},
+                                       {"phone": PHONE, "name": "Asha Rao"}]
+        for bad in ({"phone": "12", "name": "x"}, {"phone": PHONE, "name": "x" * 61},
+                    {"phone": PHONE, "name": 5}):
+            status, body = await post(f"{url}/sandbox/api/customers", bad)
+            assert status == 400 and body["error"]
+
+
+async def test_each_request_is_filed_under_its_customer():
+    async with sandbox_with_bot() as (url, _, _app):
+        await say(url, {"type": "text", "text": {"body": "hi"}})
+        await say(url, {"type": "text", "text": {"body": "hello"}}, phone="919800000002")
+        await create_link(url)  # for +919800000001
+        _, mine = await get(f"{url}/sandbox/api/log?phone={PHONE}")
+        assert [(e["data"]["service"], e["phone"]) for e in mine["entries"]] == [
+            ("rasa", PHONE), ("razorpay", PHONE)]
+        _, everyone = await get(f"{url}/sandbox/api/log")
+        assert len(everyone["entries"]) == 3
+
+
+async def test_pages_forbid_inline_script():
+    async with sandbox_with_bot() as (url, _, _app), aiohttp.ClientSession() as session:
+        for path in ("/", "/pay/plink_x"):
+            async with session.get(url + path) as response:
+                await response.read()
+                policy = response.headers["Content-Security-Policy"]
+                assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+                assert response.headers["X-Content-Type-Options"] == "nosniff"

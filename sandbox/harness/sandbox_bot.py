@@ -51,6 +51,10 @@ class RecordingBot:
 
     deliveries: list[Delivery] = field(default_factory=list)
     trackers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the health check reports as "consuming" (Rasa's inbox consumer running);
+    # None leaves it out, as a server without an inbox does.
+    consuming: bool | None = None
+    refuse: int | None = None  # answer webhooks with this status (e.g. 403) instead of 200
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -62,10 +66,15 @@ class RecordingBot:
         return app
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        report: dict[str, Any] = {"status": "ok"}
+        if self.consuming is not None:
+            report["consuming"] = self.consuming
+        return web.json_response(report)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         self.deliveries.append(Delivery(request.path, dict(request.headers), await request.read()))
+        if self.refuse:
+            return web.json_response({"error": "refused"}, status=self.refuse)
         return web.json_response({"status": "accepted", "messages": 1})
 
     async def _tracker(self, request: web.Request) -> web.Response:

@@ -1,19 +1,32 @@
 // The chat page: who the customer is, what they send (to /sandbox/api/messages, which
-// posts it to the bot as a signed WhatsApp event), and what arrives (server-sent events
-// of the sandbox's journal, filtered to this customer).
+// posts it to the bot as a signed WhatsApp event, or holds it while the bot starts), and
+// what arrives (server-sent events of the sandbox's journal, filtered to this customer).
+// Every value is put into the page as text (WA.el, textContent), never as markup.
 "use strict";
 
 (() => {
   const { el } = WA;
   const $ = (id) => document.getElementById(id);
+  const NARROW = window.matchMedia("(max-width: 900px)");
+  // Names "+ New customer" gives, each once while unused in this sandbox.
+  const NAMES = [
+    "Asha Rao", "Ravi Kumar", "Priya Sharma", "Arjun Mehta", "Meera Iyer", "Vikram Singh",
+    "Ananya Das", "Rahul Nair", "Kavya Reddy", "Imran Khan", "Neha Gupta", "Suresh Patel",
+    "Fatima Shaikh", "Karan Malhotra", "Lakshmi Menon", "Rohan Joshi", "Divya Pillai",
+    "Aman Verma", "Sneha Kulkarni", "Harpreet Kaur",
+  ];
   const state = {
     phone: "",
     name: "",
     seen: new Set(),           // journal entries already shown in the chat
-    customers: new Map(),      // phone -> unread count
+    customers: new Map(),      // phone -> { name, unread }
+    sent: new Map(),           // customer message id -> its journal entry (for deliveries)
     catalog: new Map(),        // sku -> product
     selectedMessageId: null,   // the customer message the designer panel is about
     botReady: false,
+    wasReady: false,           // the bot was ready once: a later outage is not a start-up
+    waiting: 0,                // messages the sandbox holds until the bot is ready
+    textLimit: 4096,
     typingTimer: null,
     insightTimer: null,
   };
@@ -24,24 +37,69 @@
     return "9198" + String(Math.floor(Math.random() * 1e8)).padStart(8, "0");
   }
 
+  function freshName() {
+    const used = new Set([...state.customers.values()].map((c) => c.name));
+    used.add(state.name);
+    const name = NAMES.find((candidate) => !used.has(candidate));
+    return name || `Customer ${state.customers.size + 1}`;
+  }
+
+  function known(phone, name) {
+    const customer = state.customers.get(phone) || { name: "", unread: 0 };
+    if (name) customer.name = name;
+    state.customers.set(phone, customer);
+    return customer;
+  }
+
+  // Chips: the name, and the number under it; the sandbox server keeps the list, so a
+  // reload (or another tab) shows the same customers.
   function renderCustomers() {
     const nav = $("customers");
     nav.replaceChildren();
-    for (const [phone, unread] of state.customers) {
-      const chip = el("button", `customer${phone === state.phone ? " active" : ""}`, `+${phone}`);
+    for (const [phone, customer] of state.customers) {
+      const chip = el("button", `customer${phone === state.phone ? " active" : ""}`);
       chip.type = "button";
-      if (unread) chip.append(el("span", "unread", String(unread)));
+      chip.title = `Chat as ${customer.name || "this customer"} (+${phone})`;
+      chip.dataset.phone = phone;
+      chip.append(el("span", "customer-name", customer.name || "Customer"), el("span", "customer-phone", `+${phone}`));
+      if (customer.unread) chip.append(el("span", "unread", String(customer.unread)));
       chip.addEventListener("click", () => switchTo(phone));
       nav.append(chip);
     }
+    renderRequestFilter();
   }
 
-  async function switchTo(phone) {
+  async function register(phone, name) {
+    try {
+      await fetch("/sandbox/api/customers", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ phone, name }),
+      });
+    } catch (error) {
+      // The sandbox server is away: the chip is still here, and the next message names it.
+    }
+  }
+
+  async function loadCustomers() {
+    const response = await fetch("/sandbox/api/customers");
+    const { customers } = await response.json();
+    for (const { phone, name } of customers) known(phone, name);
+  }
+
+  async function switchTo(phone, name) {
     state.phone = phone;
+    const customer = known(phone, name);
+    customer.unread = 0;
+    state.name = customer.name || freshName();
+    customer.name = state.name;
     $("phone").value = phone;
+    $("name").value = state.name;
     localStorage.setItem("sandbox.phone", phone);
-    state.customers.set(phone, 0);
+    localStorage.setItem("sandbox.name", state.name);
+    register(phone, state.name);
     renderCustomers();
+    applyRequestFilter();
     state.selectedMessageId = null;
     await loadHistory();
     refreshInsight();
@@ -60,14 +118,39 @@
     status.className = `chat-status ${className}`.trim();
   }
 
+  function idleStatus() {
+    if (state.botReady) return ["online", ""];
+    const waiting = state.waiting ? ` · ${state.waiting} message${state.waiting === 1 ? "" : "s"} waiting` : "";
+    if (state.wasReady) return [`reconnecting to the bot…${waiting}`, "starting"];
+    return [`starting… (the bot is loading its model)${waiting}`, "starting"];
+  }
+
   function showTyping(on) {
     clearTimeout(state.typingTimer);
     if (on) {
       setStatus("typing…", "typing");
       state.typingTimer = setTimeout(() => showTyping(false), 25000); // as WhatsApp clears it
     } else {
-      setStatus(state.botReady ? "online" : "starting… (the bot is loading its model)", state.botReady ? "" : "starting");
+      setStatus(...idleStatus());
     }
+  }
+
+  function customerRow(entry) {
+    const row = WA.customerBubble(entry, state.catalog);
+    row.dataset.messageId = entry.data.message.id;
+    row.querySelector(".bubble").addEventListener("click", () => select(entry.data.message.id, true));
+    return row;
+  }
+
+  // A held message went out: its bubble gets its ticks (or the reason it was refused).
+  function delivered(entry) {
+    const sent = state.sent.get(entry.data.message_id);
+    if (!sent) return;
+    sent.data.status = entry.data.status;
+    sent.data.answer = entry.data.answer;
+    delete sent.data.queued;
+    const old = $("messages").querySelector(`.row[data-message-id="${CSS.escape(entry.data.message_id)}"]`);
+    if (old) old.replaceWith(customerRow(sent));
   }
 
   function render(entry) {
@@ -75,9 +158,11 @@
     state.seen.add(entry.seq);
     const messages = $("messages");
     if (entry.kind === "customer") {
-      const row = WA.customerBubble(entry, state.catalog);
-      row.querySelector(".bubble").addEventListener("click", () => select(entry.data.message.id));
-      messages.append(row);
+      state.sent.set(entry.data.message.id, entry);
+      messages.append(customerRow(entry));
+    } else if (entry.kind === "delivery") {
+      delivered(entry);
+      return;
     } else if (entry.kind === "bot") {
       messages.append(WA.botBubble(entry, bubbleActions));
       showTyping(false);
@@ -95,6 +180,7 @@
 
   async function loadHistory() {
     state.seen.clear();
+    state.sent.clear();
     $("messages").replaceChildren(WA.systemNote(
       "🔒 This is a sandbox chat: messages go to the real bot on this machine, never to WhatsApp.", "encryption"));
     const response = await fetch(`/sandbox/api/history?phone=${encodeURIComponent(state.phone)}`);
@@ -102,25 +188,48 @@
     entries.forEach(render);
   }
 
+  function note(text) {
+    const box = $("composer-note");
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  function tooLong(text) {
+    if (text.length <= state.textLimit) return "";
+    return `Too long for one WhatsApp message: ${text.length.toLocaleString("en-IN")} characters, ` +
+      `the limit is ${state.textLimit.toLocaleString("en-IN")}. Shorten it or send it in parts.`;
+  }
+
+  // Sends one message; true once the sandbox took it (delivered, or held until the bot
+  // is ready), false when it was refused (the reason is shown under the box).
   async function send(message) {
-    if (!$("customer-form").reportValidity()) return;
-    const response = await fetch("/sandbox/api/messages", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ phone: state.phone, name: state.name, message }),
-    });
-    const entry = await response.json();
-    if (!response.ok) {
-      $("messages").append(WA.systemNote(`⚠ ${entry.error}`, "error"));
-      scrollDown();
-      return;
+    if (!$("customer-form").reportValidity()) return false;
+    let response;
+    let entry;
+    try {
+      response = await fetch("/sandbox/api/messages", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ phone: state.phone, name: state.name, message }),
+      });
+      entry = await response.json();
+    } catch (error) {
+      note("Not sent: the sandbox server is not reachable (is make run still running?).");
+      return false;
     }
+    if (!response.ok) {
+      note(`Not sent: ${entry.error}`);
+      return false;
+    }
+    note("");
     if (!state.customers.has(state.phone)) {
-      state.customers.set(state.phone, 0);
+      known(state.phone, state.name);
       renderCustomers();
     }
+    if (entry.data.queued) state.waiting += 1;
     render(entry);
     state.selectedMessageId = entry.data.message.id;
+    return true;
   }
 
   // -- taps on bot messages --------------------------------------------------------
@@ -130,7 +239,8 @@
       send({ type: "interactive", interactive: { type: kind, [kind]: reply } });
     },
     openUrl(url) {
-      window.open(url, "_blank", "noopener");
+      const href = WA.safeUrl(url);
+      if (href) window.open(href, "_blank", "noopener");
     },
     openList(interactive) {
       const body = $("sheet-body");
@@ -212,12 +322,23 @@
 
   // -- the designer panel ----------------------------------------------------------
 
-  function select(messageId) {
+  // On a narrow screen the chat and the designer panel take turns (the view switch).
+  function showView(name) {
+    document.body.dataset.view = name;
+    for (const tab of document.querySelectorAll(".view-tab")) {
+      const active = tab.dataset.view === name;
+      tab.classList.toggle("active", active);
+      tab.setAttribute("aria-selected", String(active));
+    }
+  }
+
+  function select(messageId, tapped = false) {
     state.selectedMessageId = messageId;
     for (const b of document.querySelectorAll(".bubble.selected")) b.classList.remove("selected");
     const bubble = document.querySelector(`.bubble[data-message-id="${CSS.escape(messageId)}"]`);
     if (bubble) bubble.classList.add("selected");
     showTab("insight");
+    if (tapped && NARROW.matches) showView("designer");
     Designer.highlight($("insight"), messageId);
   }
 
@@ -240,11 +361,38 @@
     $("requests").hidden = name !== "requests";
   }
 
+  // -- the request log: newest first, filtered by customer ----------------------------
+
+  function renderRequestFilter() {
+    const select = $("request-filter");
+    const chosen = select.value;
+    for (const option of [...select.options].slice(2)) option.remove();
+    for (const [phone, customer] of state.customers) {
+      const option = el("option", "", `${customer.name || "Customer"} (+${phone})`);
+      option.value = phone;
+      select.append(option);
+    }
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+
+  function filterPhone() {
+    const value = $("request-filter").value;
+    return value === "current" ? state.phone : value;
+  }
+
+  function applyRequestFilter() {
+    const phone = filterPhone();
+    for (const line of $("request-log").children) line.hidden = Boolean(phone) && line.dataset.phone !== phone;
+  }
+
   function logRequest(entry) {
     const log = $("request-log");
-    log.append(Designer.logLine(entry));
-    while (log.childElementCount > 300) log.firstElementChild.remove();
-    log.parentElement.scrollTop = log.parentElement.scrollHeight;
+    const line = Designer.logLine(entry);
+    line.dataset.phone = entry.phone || "";
+    const phone = filterPhone();
+    line.hidden = Boolean(phone) && line.dataset.phone !== phone;
+    log.prepend(line);
+    while (log.childElementCount > 300) log.lastElementChild.remove();
   }
 
   async function loadLog() {
@@ -260,16 +408,23 @@
     const source = new EventSource("/sandbox/api/stream");
     let opened = false;
     source.onopen = () => {
-      if (opened) { loadHistory(); loadLog(); } // reconnected: catch up on what was missed
+      if (opened) { loadCustomers().then(renderCustomers); loadHistory(); loadLog(); } // reconnected: catch up
       opened = true;
     };
     source.onmessage = (event) => {
       const entry = JSON.parse(event.data);
       if (entry.kind === "request") { logRequest(entry); return; }
       if (!entry.phone) return;
+      if (entry.kind === "delivery") state.waiting = Math.max(0, state.waiting - 1);
+      if (entry.kind === "named" || entry.kind === "customer") {
+        const name = entry.data.name;
+        if (entry.phone !== state.phone && name) known(entry.phone, name);
+        renderCustomers();
+        if (entry.kind === "named") return;
+      }
       if (entry.phone === state.phone) { render(entry); return; }
-      if (entry.kind === "bot") state.customers.set(entry.phone, (state.customers.get(entry.phone) || 0) + 1);
-      else if (!state.customers.has(entry.phone)) state.customers.set(entry.phone, 0);
+      const customer = known(entry.phone);
+      if (entry.kind === "bot") customer.unread += 1;
       renderCustomers();
     };
   }
@@ -280,14 +435,18 @@
       const status = await response.json();
       $("shop-name").textContent = status.shop_name;
       document.title = `${status.shop_name} · WhatsApp sandbox`;
-      const wasReady = state.botReady;
+      state.textLimit = status.text_limit || state.textLimit;
+      const before = [state.botReady, state.waiting];
       state.botReady = status.bot_ready;
-      if (!$("chat-status").classList.contains("typing") || wasReady !== state.botReady) showTyping(false);
+      state.wasReady = state.wasReady || status.bot_ready;
+      state.waiting = status.waiting || 0;
+      const changed = before[0] !== state.botReady || before[1] !== state.waiting;
+      if (!$("chat-status").classList.contains("typing") || changed) showTyping(false);
     } catch (error) {
       state.botReady = false;
       setStatus("the sandbox server is not reachable", "starting");
     }
-    setTimeout(pollStatus, state.botReady ? 15000 : 2000);
+    setTimeout(pollStatus, state.botReady ? 15000 : 1500);
   }
 
   async function loadCatalog() {
@@ -299,8 +458,9 @@
   // -- wiring ----------------------------------------------------------------------
 
   async function start() {
+    showView("chat");
     state.phone = localStorage.getItem("sandbox.phone") || "919800000001";
-    state.name = localStorage.getItem("sandbox.name") || "Asha Rao";
+    state.name = localStorage.getItem("sandbox.name") || NAMES[0];
     $("phone").value = state.phone;
     $("name").value = state.name;
     $("phone").addEventListener("change", () => {
@@ -310,30 +470,51 @@
     $("name").addEventListener("change", () => {
       state.name = $("name").value.trim();
       localStorage.setItem("sandbox.name", state.name);
+      known(state.phone, state.name);
+      register(state.phone, state.name);
+      renderCustomers();
     });
     $("customer-form").addEventListener("submit", (event) => event.preventDefault());
-    $("new-customer").addEventListener("click", () => switchTo(randomPhone()));
-    $("composer").addEventListener("submit", (event) => {
+    $("new-customer").addEventListener("click", () => {
+      const name = freshName();
+      switchTo(randomPhone(), name);
+    });
+    $("composer-input").addEventListener("input", () => {
+      const problem = tooLong($("composer-input").value);
+      if (problem || $("composer-note").dataset.kind === "limit") {
+        note(problem);
+        $("composer-note").dataset.kind = problem ? "limit" : "";
+      }
+    });
+    $("composer").addEventListener("submit", async (event) => {
       event.preventDefault();
-      const text = $("composer-input").value;
+      const input = $("composer-input");
+      const text = input.value;
       if (!text.trim()) return;
-      $("composer-input").value = "";
-      send({ type: "text", text: { body: text } });
+      const problem = tooLong(text);
+      if (problem) { note(problem); input.focus(); return; } // the text stays in the box
+      input.value = "";
+      const taken = await send({ type: "text", text: { body: text } });
+      if (!taken && !input.value) input.value = text; // refused: give the text back
     });
     $("send-photo").addEventListener("click", () => send({ type: "image", image: { caption: "is this available?" } }));
     $("open-catalog").addEventListener("click", () => openCart([...state.catalog.values()], "Catalog"));
     $("sheet-close").addEventListener("click", closeSheet);
     $("sheet").addEventListener("click", (event) => { if (event.target === $("sheet")) closeSheet(); });
     for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+    for (const tab of document.querySelectorAll(".view-tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
+    $("request-filter").addEventListener("change", applyRequestFilter);
 
-    await loadCatalog();
-    state.customers.set(state.phone, 0);
+    await Promise.all([loadCatalog(), loadCustomers()]);
+    const customer = known(state.phone, state.name);
+    customer.unread = 0;
+    register(state.phone, state.name);
     renderCustomers();
     listen();
     pollStatus();
     await Promise.all([loadHistory(), loadLog()]);
     refreshInsight();
-    $("composer-input").focus();
+    if (!NARROW.matches) $("composer-input").focus();
   }
 
   start();

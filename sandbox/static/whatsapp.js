@@ -11,22 +11,79 @@ const WA = (() => {
     return node;
   }
 
-  // WhatsApp's own markup: *bold*, _italic_, ~strike~, ```mono```; text is escaped first.
+  // Only web links are followed: a javascript:, data: or any other scheme stays text.
+  function safeUrl(value) {
+    try {
+      const url = new URL(String(value));
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  // Everything put into HTML is escaped, attributes included (for formatText's string).
+  function escapeHtml(value) {
+    return String(value).replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+    })[c]);
+  }
+
+  // WhatsApp's own markup: *bold*, _italic_, ~strike~, ```mono```, and web links.
+  // Built as DOM nodes (text nodes and a few fixed elements), never parsed as HTML, so
+  // nothing a customer or the bot writes can become markup or an attribute.
+  const MARKUP = [
+    { tag: "code", pattern: /```([\s\S]+?)```/g, plain: true },
+    { tag: "a", pattern: /https?:\/\/[^\s<>"'`]+[^\s<>"'`.,!?:;)\]}]/g },
+    { tag: "strong", pattern: /(?<=^|[\s(])\*([^*\n]+)\*(?=[\s).,!?:;]|$)/g },
+    { tag: "em", pattern: /(?<=^|[\s(])_([^_\n]+)_(?=[\s).,!?:;]|$)/g },
+    { tag: "s", pattern: /(?<=^|[\s(])~([^~\n]+)~(?=[\s).,!?:;]|$)/g },
+  ];
+
+  function appendMarkup(parent, text) {
+    let at = 0;
+    while (at < text.length) {
+      let first = null;
+      for (const rule of MARKUP) {
+        rule.pattern.lastIndex = at;
+        const found = rule.pattern.exec(text);
+        if (found && (!first || found.index < first.found.index)) first = { rule, found };
+      }
+      if (!first) break;
+      const { rule, found } = first;
+      if (found.index > at) parent.append(document.createTextNode(text.slice(at, found.index)));
+      if (rule.tag === "a") {
+        const href = safeUrl(found[0]);
+        if (href) {
+          const link = el("a", "", found[0]);
+          link.href = href;
+          link.target = "_blank";
+          link.rel = "noopener noreferrer";
+          parent.append(link);
+        } else {
+          parent.append(document.createTextNode(found[0]));
+        }
+      } else if (rule.plain) {
+        parent.append(el(rule.tag, "", found[1]));
+      } else {
+        const node = el(rule.tag);
+        appendMarkup(node, found[1]);
+        parent.append(node);
+      }
+      at = found.index + found[0].length;
+    }
+    if (at < text.length) parent.append(document.createTextNode(text.slice(at)));
+    return parent;
+  }
+
+  // The same as an HTML string, every character escaped (for callers that need one).
   function formatText(text) {
-    const escaped = String(text)
-      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-    return escaped
-      .replace(/```([\s\S]+?)```/g, "<code>$1</code>")
-      .replace(/(^|[\s(])\*([^*\n]+)\*(?=[\s).,!?:;]|$)/g, "$1<strong>$2</strong>")
-      .replace(/(^|[\s(])_([^_\n]+)_(?=[\s).,!?:;]|$)/g, "$1<em>$2</em>")
-      .replace(/(^|[\s(])~([^~\n]+)~(?=[\s).,!?:;]|$)/g, "$1<s>$2</s>")
-      .replace(/(https?:\/\/[^\s<]+)/g, '<a href="$1" target="_blank" rel="noopener">$1</a>');
+    const box = document.createElement("div");
+    appendMarkup(box, String(text));
+    return box.innerHTML;
   }
 
   function textBlock(text, className = "text") {
-    const node = el("div", className);
-    node.innerHTML = formatText(text || "");
-    return node;
+    return appendMarkup(el("div", className), String(text || ""));
   }
 
   function timeOf(seconds) {
@@ -37,7 +94,11 @@ const WA = (() => {
   function meta(entry, outgoing) {
     const node = el("span", "meta");
     node.append(el("span", "time", timeOf(entry.time)));
-    if (outgoing) {
+    if (outgoing && entry.data.queued) {
+      const clock = el("span", "ticks waiting", "🕓");
+      clock.title = "Waiting: the bot is starting; sent as soon as it is ready";
+      node.append(clock);
+    } else if (outgoing) {
       const ticks = el("span", "ticks", entry.data.status === 200 ? "✓✓" : "!");
       ticks.title = entry.data.status === 200 ? "Delivered to the bot" : "Not delivered";
       node.append(ticks);
@@ -89,7 +150,9 @@ const WA = (() => {
     if (message.type === "interactive") box.classList.add("reply");
     box.append(textBlock(customerText(message, catalog)));
     box.append(meta(entry, true));
-    if (entry.data.status !== 200) {
+    if (entry.data.queued) {
+      box.classList.add("waiting");
+    } else if (entry.data.status !== 200) {
       const answer = entry.data.answer || {};
       const reason = answer.error || `HTTP ${entry.data.status}`;
       row.append(el("div", "not-delivered", `Not delivered: ${reason}`));
@@ -125,7 +188,8 @@ const WA = (() => {
       box.append(textBlock(message.text.body));
     } else if (message.type === "image") {
       const image = el("img", "image");
-      image.src = message.image.link || "";
+      const source = safeUrl(message.image.link || "");
+      if (source) image.src = source;
       image.alt = message.image.caption || "image";
       box.append(image);
       if (message.image.caption) box.append(textBlock(message.image.caption));
@@ -183,5 +247,5 @@ const WA = (() => {
     return row;
   }
 
-  return { el, formatText, timeOf, rupees, customerBubble, botBubble, rejectedNote, systemNote };
+  return { el, escapeHtml, safeUrl, formatText, timeOf, rupees, customerBubble, botBubble, rejectedNote, systemNote };
 })();
