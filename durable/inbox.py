@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from durable import tables
@@ -118,10 +117,7 @@ class Inbox:
             }
             for item in items
         ]
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(
-            dialect.insert(inbox).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows
-        )
+        tables.insert_ignoring_duplicates(conn, inbox, rows, "dedupe_key")
 
     async def prepare(self) -> None:
         """Create the tables if needed; raises (SQLAlchemyError) while the database is away."""

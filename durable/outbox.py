@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from durable import tables
@@ -104,13 +103,7 @@ class Outbox:
             for key, message in keyed
         ]
         with self._tables.writing() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(
-                dialect.insert(outbox).on_conflict_do_nothing(
-                    index_elements=["source", "message_key"]
-                ),
-                rows,
-            )
+            tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
 
     async def claim(
         self,
@@ -131,9 +124,10 @@ class Outbox:
         channels: Sequence[str] | None,
     ) -> list[OutgoingMessage]:
         lease = f"{sender}/{uuid.uuid4().hex}"
-        only = outbox.c.channel.in_(list(channels)) if channels is not None else None
         with self._tables.writing() as conn:
-            rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, customer_id, only)
+            rows = tables.claim_heads(
+                conn, outbox, lease, limit, SEND_LEASE, customer_id, channels
+            )
         return [_message(row) for row in rows]
 
     async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> bool:

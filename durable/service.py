@@ -61,7 +61,8 @@ class Durable:
         )
         self._wake_urls = wake_urls() if self.front_door else []
         self._session: aiohttp.ClientSession | None = None
-        self._pokes: set[asyncio.Task[None]] = set()
+        self._pokes: dict[str, asyncio.Task[None]] = {}
+        self._poke_again: set[str] = set()
         self._started = False
         self._stopped = False
 
@@ -80,7 +81,7 @@ class Durable:
         await self.consumer.stop(SHUTDOWN_GRACE_SECONDS)
         await self.sender.stop(SHUTDOWN_GRACE_SECONDS)
         if self._pokes:
-            await asyncio.wait(set(self._pokes), timeout=WAKE_TIMEOUT_SECONDS)
+            await asyncio.wait(set(self._pokes.values()), timeout=2 * WAKE_TIMEOUT_SECONDS)
         if self._session is not None:
             await self._session.close()
 
@@ -89,11 +90,25 @@ class Durable:
         if not self.front_door:
             self.consumer.wake()
         for url in self._wake_urls:
+            if url in self._pokes:
+                # One wake-up in flight per server, and at most one more after it: a
+                # consumer woken once claims everything that is waiting by then.
+                self._poke_again.add(url)
+                continue
             task = asyncio.create_task(self._poke(url))
-            self._pokes.add(task)
-            task.add_done_callback(self._pokes.discard)
+            self._pokes[url] = task
 
     async def _poke(self, url: str) -> None:
+        try:
+            while True:
+                await self._post(url)
+                if url not in self._poke_again:
+                    return
+                self._poke_again.discard(url)
+        finally:
+            self._pokes.pop(url, None)
+
+    async def _post(self, url: str) -> None:
         # Best effort: a lost wake-up only costs the consumer's poll interval.
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=WAKE_TIMEOUT_SECONDS)

@@ -11,9 +11,10 @@ writer at a time, which gives the same guarantee.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -127,11 +128,36 @@ def claim_heads(
     limit: int,
     lease: timedelta,
     customer_id: str | None = None,
-    only: Any = None,
+    channels: Sequence[str] | None = None,
 ) -> list[Any]:
     """Lease up to `limit` rows, each the oldest pending row of its customer, to `owner`
-    (a token unique to this claim); returns them oldest first."""
+    (a token unique to this claim); returns them oldest first. `customer_id` and
+    `channels` narrow the rows this claimer may take."""
     now = utcnow()
+    params: dict[str, Any] = {
+        "claim_now": now,
+        "claim_limit": limit,
+        "claim_owner": owner,
+        "claim_lease_until": now + lease,
+        "claim_customer_id": customer_id,
+        "claim_channels": list(channels or ()),
+    }
+    claim, leased = _claim_statements(
+        table, conn.dialect.name, customer_id is not None, channels is not None
+    )
+    conn.execute(claim, params)
+    return list(conn.execute(leased, params).mappings())
+
+
+@functools.cache
+def _claim_statements(
+    table: sa.Table, dialect: str, by_customer: bool, by_channel: bool
+) -> tuple[Any, Any]:
+    # Built once per shape, with bound parameters: SQLAlchemy then compiles each once
+    # and a claim costs only its execution (it runs after every turn and every send).
+    # The parameters are named apart from the columns: an UPDATE would set a column
+    # from a parameter of its name.
+    now = sa.bindparam("claim_now", type_=table.c.lease_until.type)
     earlier = table.alias("earlier")
     head = (
         sa.select(sa.func.min(earlier.c.id))
@@ -145,7 +171,7 @@ def claim_heads(
         .where(sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now))
         .where(table.c.id == head)
         .order_by(table.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("claim_limit", type_=sa.Integer))
     )
     # A customer's row in flight keeps the others waiting, even an older one put back
     # by hand (a parked item retried) while a later one is being handled.
@@ -157,18 +183,47 @@ def claim_heads(
         .where(earlier.c.lease_until >= now)
     )
     candidates = candidates.where(~sa.exists(busy))
-    if customer_id is not None:
-        candidates = candidates.where(table.c.customer_id == customer_id)
-    if only is not None:  # a further condition on the rows this claimer may take
-        candidates = candidates.where(only)
-    if conn.dialect.name == "postgresql":
+    if by_customer:
+        candidates = candidates.where(table.c.customer_id == sa.bindparam("claim_customer_id"))
+    if by_channel:
+        candidates = candidates.where(
+            table.c.channel.in_(sa.bindparam("claim_channels", expanding=True))
+        )
+    if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    values: dict[str, Any] = {"lease_owner": owner, "lease_until": now + lease}
+    values: dict[str, Any] = {
+        "lease_owner": sa.bindparam("claim_owner"),
+        "lease_until": sa.bindparam("claim_lease_until", type_=table.c.lease_until.type),
+    }
     if "claims" in table.c:
         values["claims"] = table.c.claims + 1
-    conn.execute(table.update().where(table.c.id.in_(candidates.scalar_subquery())).values(**values))
-    query = sa.select(table).where(table.c.lease_owner == owner).order_by(table.c.id)
-    return list(conn.execute(query).mappings())
+    claim = table.update().where(table.c.id.in_(candidates.scalar_subquery())).values(**values)
+    owned = table.c.lease_owner == sa.bindparam("claim_owner")
+    leased = sa.select(table).where(owned).order_by(table.c.id)
+    return claim, leased
+
+
+def insert_ignoring_duplicates(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], *unique: str
+) -> None:
+    """Insert `rows` (each with the same columns), skipping those whose `unique` columns
+    are taken: `INSERT ... ON CONFLICT DO NOTHING`, on SQLite and PostgreSQL alike."""
+    if rows:
+        conn.execute(_insert_ignoring(table, tuple(rows[0]), unique), list(rows))
+
+
+@functools.cache
+def _insert_ignoring(
+    table: sa.Table, names: tuple[str, ...], unique: tuple[str, ...]
+) -> sa.sql.expression.TextClause:
+    # SQLAlchemy 1.4 cannot cache its own ON CONFLICT construct: it compiled one on
+    # every webhook. This typed text statement is compiled once.
+    columns = [table.c[name] for name in names]
+    return sa.text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(':' + name for name in names)}) "
+        f"ON CONFLICT ({', '.join(unique)}) DO NOTHING"
+    ).bindparams(*(sa.bindparam(column.name, type_=column.type) for column in columns))
 
 
 def finish_leased(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import os
 import re
 import threading
@@ -328,36 +329,30 @@ class OrderTransaction:
         self._conn = conn
 
     def order_by_reference(self, reference: str) -> Order | None:
-        return _one_order(self._conn, orders.c.payment_reference == reference)
+        return _one_order(self._conn, "payment_reference", reference)
 
     def order(self, number: int) -> Order | None:
-        return _one_order(self._conn, orders.c.number == int(number))
+        return _one_order(self._conn, "number", int(number))
 
     def payment(self, payment_id: str) -> Payment | None:
-        query = (
-            sa.select(payments, orders.c.number)
-            .join(orders, orders.c.id == payments.c.order_id)
-            .where(payments.c.payment_id == payment_id)
-        )
-        row = self._conn.execute(query).mappings().first()
+        row = self._conn.execute(_PAYMENT, {"payment_id": payment_id}).mappings().first()
         return None if row is None else _payment_from_row(row)
 
     def add_payment(self, payment: Payment) -> None:
         self._conn.execute(
-            payments.insert().values(
-                payment_id=payment.payment_id,
-                order_id=sa.select(orders.c.id)
-                .where(orders.c.number == payment.order_number)
-                .scalar_subquery(),
-                payment_link_id=payment.payment_link_id,
-                amount=payment.amount,
-                currency=payment.currency,
-                method=payment.method,
-                status=payment.status.value,
-                captured_at=payment.captured_at,
-                error=payment.error,
-                created_at=utcnow(),
-            )
+            _ADD_PAYMENT,
+            {
+                "of_order": payment.order_number,
+                "payment_id": payment.payment_id,
+                "payment_link_id": payment.payment_link_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "method": payment.method,
+                "status": payment.status.value,
+                "captured_at": payment.captured_at,
+                "error": payment.error,
+                "created_at": utcnow(),
+            },
         )
 
     def set_payment_status(self, payment_id: str, status: PaymentStatus) -> None:
@@ -407,13 +402,13 @@ class OrderStore:
     # -- reading ---------------------------------------------------------------
 
     async def get(self, number: int) -> Order | None:
-        return await self._first([orders.c.number == int(number)])
+        return await self._run(self._one, "number", int(number), False)
 
     async def latest_for_customer(self, customer_id: str) -> Order | None:
-        return await self._first([orders.c.customer_id == customer_id], [orders.c.id.desc()])
+        return await self._run(self._one, "customer_id", customer_id, True)
 
     async def find_by_reference(self, reference: str) -> Order | None:
-        return await self._first([orders.c.payment_reference == reference])
+        return await self._run(self._one, "payment_reference", reference, False)
 
     async def stale_pending(self, quiet_for: timedelta, limit: int) -> list[Order]:
         """Payable orders with a link, untouched for `quiet_for`: oldest first."""
@@ -457,11 +452,9 @@ class OrderStore:
         """How an event id was applied, or None when it was never recorded."""
         return await self._run(self._event_outcome, event_id)
 
-    async def _first(
-        self, where: Sequence[Any], order_by: Sequence[Any] = (orders.c.id,)
-    ) -> Order | None:
-        found = await self._select(where, order_by, 1)
-        return found[0] if found else None
+    def _one(self, column: str, value: Any, newest: bool) -> Order | None:
+        with self.engine.connect() as conn:
+            return _one_order(conn, column, value, newest)
 
     async def _select(
         self, where: Sequence[Any], order_by: Sequence[Any], limit: int | None
@@ -479,9 +472,8 @@ class OrderStore:
             return [_payment_from_row(row) for row in conn.execute(query).mappings()]
 
     def _event_outcome(self, event_id: str) -> str | None:
-        query = sa.select(webhook_events.c.outcome).where(webhook_events.c.event_id == event_id)
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            return conn.execute(_EVENT_OUTCOME, {"event_id": event_id}).scalar()
 
     # -- writing ---------------------------------------------------------------
 
@@ -548,7 +540,7 @@ class OrderStore:
                     for position, item in enumerate(items)
                 ],
             )
-            order = _one_order(conn, orders.c.id == order_id)
+            order = _one_order(conn, "id", order_id)
             assert order is not None
             return order
 
@@ -639,13 +631,14 @@ class OrderStore:
                 # In the same transaction as its effects: a concurrent delivery of the
                 # same event fails here (primary key), rolls back, and reads as seen.
                 conn.execute(
-                    webhook_events.insert().values(
-                        event_id=event_id,
-                        event=event_name[:64],
-                        order_number=result.order_number,
-                        outcome=result.outcome_label,
-                        received_at=utcnow(),
-                    )
+                    _RECORD_EVENT,
+                    {
+                        "event_id": event_id,
+                        "event": event_name[:64],
+                        "order_number": result.order_number,
+                        "outcome": result.outcome_label,
+                        "received_at": utcnow(),
+                    },
                 )
                 if then is not None:
                     then(conn, result)
@@ -659,13 +652,63 @@ class OrderStore:
 def _transition(
     conn: Connection, number: int, new_status: OrderStatus, values: dict[str, Any]
 ) -> bool:
-    result = conn.execute(
-        orders.update()
-        .where(orders.c.number == int(number))
-        .where(orders.c.status.in_(sources_of(new_status)))
-        .values(status=new_status.value, updated_at=utcnow(), **values)
-    )
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(at_number=int(number), new_status=new_status.value, new_updated_at=utcnow())
+    result = conn.execute(_transition_statement(new_status, tuple(sorted(values))), params)
     return result.rowcount == 1
+
+
+# The statements of a payment event's transaction, built once: building and keying a
+# statement cost more than running it (webhook benchmark), and a prebuilt one is
+# compiled once. Parameters are named apart from the columns, which an UPDATE or an
+# INSERT would otherwise take as values to write.
+_EVENT_OUTCOME = sa.select(webhook_events.c.outcome).where(
+    webhook_events.c.event_id == sa.bindparam("event_id")
+)
+_RECORD_EVENT = webhook_events.insert()
+_PAYMENT = (
+    sa.select(payments, orders.c.number)
+    .join(orders, orders.c.id == payments.c.order_id)
+    .where(payments.c.payment_id == sa.bindparam("payment_id"))
+)
+_ADD_PAYMENT = payments.insert().values(
+    order_id=sa.select(orders.c.id)
+    .where(orders.c.number == sa.bindparam("of_order"))
+    .scalar_subquery()
+)
+_ITEMS_OF = (
+    sa.select(
+        order_items.c.sku, order_items.c.name, order_items.c.unit_price, order_items.c.quantity
+    )
+    .where(order_items.c.order_id == sa.bindparam("order_id"))
+    .order_by(order_items.c.position)
+)
+
+
+@functools.cache
+def _transition_statement(new_status: OrderStatus, names: tuple[str, ...]) -> sa.sql.Update:
+    values = {name: sa.bindparam(f"new_{name}", type_=orders.c[name].type) for name in names}
+    return (
+        orders.update()
+        .where(orders.c.number == sa.bindparam("at_number"))
+        .where(orders.c.status.in_(sources_of(new_status)))
+        .values(
+            status=sa.bindparam("new_status"),
+            updated_at=sa.bindparam("new_updated_at", type_=orders.c.updated_at.type),
+            **values,
+        )
+    )
+
+
+@functools.cache
+def _order_where(column: str, newest: bool) -> sa.sql.Select:
+    order_by = orders.c.id.desc() if newest else orders.c.id
+    return (
+        sa.select(orders)
+        .where(orders.c[column] == sa.bindparam("value"))
+        .order_by(order_by)
+        .limit(1)
+    )
 
 
 def _select_orders(
@@ -704,9 +747,14 @@ def _select_orders(
     return [_order_from_row(row, items) for row, items in found.values()]
 
 
-def _one_order(conn: Connection, *where: Any) -> Order | None:
-    found = _select_orders(conn, where, limit=1)
-    return found[0] if found else None
+def _one_order(conn: Connection, column: str, value: Any, newest: bool = False) -> Order | None:
+    """The first (or `newest`) order whose `column` is `value`, with its items. Two plain
+    statements: cheaper for one order than the batches' ranked join."""
+    row = conn.execute(_order_where(column, newest), {"value": value}).mappings().first()
+    if row is None:
+        return None
+    items = [OrderItem(*item) for item in conn.execute(_ITEMS_OF, {"order_id": row["id"]})]
+    return _order_from_row(row, items)
 
 
 def _payment_from_row(row: Any) -> Payment:

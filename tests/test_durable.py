@@ -737,6 +737,48 @@ async def test_wake_makes_the_consumer_claim_at_once(store, consumers):
     await handler.wait("A1")
 
 
+async def test_a_front_door_coalesces_wake_ups_and_never_loses_the_last(store, monkeypatch):
+    from types import SimpleNamespace
+
+    from aiohttp import web
+
+    from durable.service import FRONT_DOOR, WAKE_PATH, Durable
+
+    posts: list[float] = []
+    release = asyncio.Event()
+
+    async def wake(request: web.Request) -> web.Response:
+        posts.append(asyncio.get_running_loop().time())
+        await release.wait()  # the Rasa server is slow to answer
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.add_routes([web.post(WAKE_PATH, wake)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("INBOX_WAKE_URLS", f"http://127.0.0.1:{port}")
+    durable = Durable(SimpleNamespace(ctx=SimpleNamespace(role=FRONT_DOOR)), store)
+    try:
+        for _ in range(50):  # fifty payments recorded while the first wake-up is answered
+            durable.wake()
+        await asyncio.sleep(0.2)
+        assert len(posts) == 1
+        release.set()
+        await asyncio.sleep(0.2)
+        # One more after the first: it covers everything written while it was in flight.
+        assert len(posts) == 2
+        durable.wake()
+        await asyncio.sleep(0.2)
+        assert len(posts) == 3
+    finally:
+        durable._started = True
+        await durable.stop()
+        await runner.cleanup()
+
+
 # -- make inbox -------------------------------------------------------------------------
 
 
