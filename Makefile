@@ -51,8 +51,9 @@ run: $(MODEL) ## start the bot (sandbox without credentials; RASA_SERVERS=N for 
 shell: $(MODEL) ## chat with the bot in this terminal
 	@scripts/run.sh shell
 
-validate: $(BIN)/.installed ## check the training data and domain
+validate: $(BIN)/.installed ## check the training data and domain (every reply in every language)
 	$(RASA) data validate --fail-on-warnings
+	$(BIN)/python scripts/check_languages.py
 
 browser: ## Debian's Chromium for the browser test (apt-get, only when missing and root)
 	@if [ -x /usr/bin/chromium ]; then :; \
@@ -91,7 +92,7 @@ fuzz: $(BIN)/.installed ## fuzz both webhooks with signed bodies for FUZZ_SECOND
 		$(BIN)/python -m pytest -p no:warnings -q -s --show-capture=no -k signed_ tests/test_fuzz_webhooks.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce orders gateways durable sandbox server tests scripts bench
+	$(BIN)/ruff check actions channels commerce language orders gateways durable sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock

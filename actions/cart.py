@@ -1,4 +1,9 @@
-"""Cart actions: add, remove, change quantity, show and clear."""
+"""Cart actions: add, remove, change quantity, show and clear.
+
+Every reply is a response in domain.yml; these actions choose it and pass the values
+(`items`, `total`, product names). Product choices are buttons the actions add, since
+their titles are product names, the same in every language.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,34 @@ from actions.common import (
     button,
     cart_events,
     cart_of,
+    cart_values,
     catalog,
     mentions_in,
     payload,
     quantity_in,
+    quoted,
 )
-from commerce.cart import Cart, CartError
+from commerce.cart import BELOW_ONE, BELOW_ZERO, CART_FULL, OVER_ITEM_LIMIT, Cart, CartError
 from commerce.catalog import Match, Mention, Product
-from commerce.quantity import quantity_problem
+from commerce.quantity import AT_LEAST_ONE, WHOLE_NUMBER, quantity_problem
 
-NEXT_STEPS = [
-    button("🛒 View cart", "/view_cart"),
-    button("✅ Checkout", "/checkout"),
-    button("🍵 Browse more", "/browse_products"),
-]
+# The reply to each refusal of the cart (commerce.cart) ...
+CART_REFUSALS = {
+    BELOW_ONE: "utter_quantity_at_least_one",
+    BELOW_ZERO: "utter_quantity_zero_or_more",
+    OVER_ITEM_LIMIT: "utter_quantity_over_limit",
+    CART_FULL: "utter_cart_full",
+}
+# ... and to a quantity stated outright that is none (commerce.quantity), with the
+# product it was for, or without when that is unclear.
+NOT_ADDED = {
+    AT_LEAST_ONE: "utter_not_added_at_least_one",
+    WHOLE_NUMBER: "utter_not_added_whole_number",
+}
+NOTHING_ADDED = {
+    AT_LEAST_ONE: "utter_quantity_at_least_one",
+    WHOLE_NUMBER: "utter_quantity_whole_number",
+}
 
 
 def choice_buttons(intent: str, products: list[Product], **entities: Any) -> list[dict]:
@@ -35,36 +54,31 @@ def choice_buttons(intent: str, products: list[Product], **entities: Any) -> lis
 
 
 def send_cart(
-    dispatcher: CollectingDispatcher, cart: Cart, heading: str = "🛒 *Your cart*"
+    dispatcher: CollectingDispatcher, cart: Cart, response: str = "utter_cart", **values: Any
 ) -> None:
+    """The cart with its total, under the heading `response` gives it."""
     if cart.is_empty:
         dispatcher.utter_message(response="utter_cart_empty")
         return
-    dispatcher.utter_message(
-        text=f"{heading}\n{cart.summary_text()}",
-        buttons=[
-            button("✅ Checkout", "/checkout"),
-            button("🍵 Browse more", "/browse_products"),
-            button("🗑️ Clear cart", "/clear_cart"),
-        ],
-    )
+    dispatcher.utter_message(response=response, **cart_values(cart), **values)
+
+
+def say_refused(dispatcher: CollectingDispatcher, error: CartError) -> None:
+    dispatcher.utter_message(response=CART_REFUSALS[error.reason], **error.values)
 
 
 def ask_which(
     dispatcher: CollectingDispatcher, mention: Mention, intent: str, **entities: Any
 ) -> None:
     dispatcher.utter_message(
-        text=f"Which one do you mean by “{mention.text}”?",
+        response="utter_which_product",
+        words=quoted([mention.text]),
         buttons=choice_buttons(intent, list(mention.match.candidates), **entities),
     )
 
 
 def say_not_found(dispatcher: CollectingDispatcher, words: list[str]) -> None:
-    named = ", ".join(f"“{word}”" for word in words)
-    dispatcher.utter_message(
-        text=f"Sorry, I couldn't find {named} in our shop. Here's what we have:",
-        buttons=[button("🍵 Browse products", "/browse_products")],
-    )
+    dispatcher.utter_message(response="utter_product_not_found", words=quoted(words))
 
 
 class ActionAddToCart(Action):
@@ -76,48 +90,38 @@ class ActionAddToCart(Action):
     ) -> list[dict[str, Any]]:
         cart = cart_of(tracker)
         catalog_order = (tracker.latest_message.get("metadata") or {}).get("whatsapp_order")
-        if not catalog_order:
-            refused = stated_quantity_problem(tracker)
-            if refused is not None:
-                # A payload's quantity is stated outright: a bad one adds nothing.
-                dispatcher.utter_message(text=refused, buttons=NEXT_STEPS)
-                return []
+        if not catalog_order and refuse_stated_quantity(dispatcher, tracker):
+            return []  # a payload's quantity is stated outright: a bad one adds nothing
         mentions = catalog_items(catalog_order) if catalog_order else mentions_in(tracker)
         if not mentions:
-            dispatcher.utter_message(
-                text="What would you like to add? For example: “2 masala chai and a mug”.",
-                buttons=[button("🍵 Browse products", "/browse_products")],
-            )
+            dispatcher.utter_message(response="utter_what_to_add")
             return []
 
-        added, problems, missing = [], [], []
+        added, missing = [], []
         for mention in mentions:
+            problem = quantity_problem(mention.quantity) if catalog_order else None
             if mention.match.is_ambiguous:
                 quantity = {"quantity": mention.quantity} if mention.quantity else {}
                 ask_which(dispatcher, mention, "add_to_cart", **quantity)
             elif not mention.match.found:
                 missing.append(mention.text)
-            elif catalog_order and quantity_problem(mention.quantity) is not None:
+            elif problem is not None:
                 # A catalog cart states every quantity: 0 (or less) adds nothing.
-                name = mention.match.product.name
-                problems.append(f"I didn't add {name}. {quantity_problem(mention.quantity)}")
+                dispatcher.utter_message(
+                    response=NOT_ADDED[problem], product=mention.match.product.name
+                )
             else:
                 try:
                     quantity = 1 if mention.quantity is None else mention.quantity
                     cart.add(mention.match.product, quantity)
                     added.append(f"{quantity} × {mention.match.product.name}")
                 except CartError as error:
-                    problems.append(str(error))
+                    say_refused(dispatcher, error)
 
-        for problem in problems:
-            dispatcher.utter_message(text=problem)
         if missing:
             say_not_found(dispatcher, missing)
         if added:
-            dispatcher.utter_message(
-                text="Added " + ", ".join(added) + f" ✅\n\n{cart.summary_text()}",
-                buttons=NEXT_STEPS,
-            )
+            send_cart(dispatcher, cart, "utter_added", added=", ".join(added))
         return cart_events(cart)
 
 
@@ -137,28 +141,31 @@ def catalog_items(items: list[dict]) -> list[Mention]:
     return mentions
 
 
-def stated_quantity_problem(tracker: Tracker) -> str | None:
-    """What is wrong with the quantity a payload states (`/add_to_cart{"product": ...,
-    "quantity": -5}`, typed or tapped), worded for the customer; None when it is fine or
-    the message is typed text (where a word that is no number is no quantity)."""
+def refuse_stated_quantity(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Say what is wrong with the quantity a payload states (`/add_to_cart{"product": ...,
+    "quantity": -5}`, typed or tapped) and return True; False when it is fine or the
+    message is typed text (where a word that is no number is no quantity)."""
     message = tracker.latest_message or {}
     if not str(message.get("text") or "").startswith("/"):
-        return None
+        return False
     entities = message.get("entities") or []
-    for entity in entities:
-        if entity.get("entity") != "quantity":
-            continue
-        problem = quantity_problem(entity.get("value"))
-        if problem is not None:
-            products = [
-                catalog().resolve(str(e.get("value") or ""))
-                for e in entities
-                if e.get("entity") == "product"
-            ]
-            named = [match.product.name for match in products if match.found]
-            what = named[0] if len(named) == 1 else "anything"
-            return f"I didn't add {what}. {problem}"
-    return None
+    problems = [
+        quantity_problem(e.get("value")) for e in entities if e.get("entity") == "quantity"
+    ]
+    problem = next((p for p in problems if p is not None), None)
+    if problem is None:
+        return False
+    products = [
+        catalog().resolve(str(e.get("value") or ""))
+        for e in entities
+        if e.get("entity") == "product"
+    ]
+    named = [match.product.name for match in products if match.found]
+    if len(named) == 1:
+        dispatcher.utter_message(response=NOT_ADDED[problem], product=named[0])
+    else:
+        dispatcher.utter_message(response=NOTHING_ADDED[problem])
+    return True
 
 
 class ActionRemoveFromCart(Action):
@@ -176,7 +183,7 @@ class ActionRemoveFromCart(Action):
         if not mentions:
             in_cart = [catalog().get(line.sku) for line in cart.lines]
             dispatcher.utter_message(
-                text="Which item should I remove?",
+                response="utter_which_to_remove",
                 buttons=choice_buttons("remove_from_cart", [p for p in in_cart if p]),
             )
             return []
@@ -194,12 +201,9 @@ class ActionRemoveFromCart(Action):
                 absent.append(mention.text)
 
         if absent:
-            names = ", ".join(f"“{word}”" for word in absent)
-            dispatcher.utter_message(text=f"{names} isn't in your cart.")
+            dispatcher.utter_message(response="utter_not_in_cart", words=quoted(absent))
         if removed:
-            send_cart(
-                dispatcher, cart, heading="Removed " + ", ".join(removed) + " 🗑️\n\n🛒 *Your cart*"
-            )
+            send_cart(dispatcher, cart, "utter_removed", removed=", ".join(removed))
         elif not cart.is_empty and absent:
             send_cart(dispatcher, cart)
         return cart_events(cart)
@@ -243,21 +247,17 @@ class ActionChangeQuantity(Action):
                 say_not_found(dispatcher, [mention.text])
                 continue
             if mention.quantity is None:
-                dispatcher.utter_message(
-                    text=f"How many {product.name} would you like? E.g. “make it 3 {product.name}”."
-                )
+                dispatcher.utter_message(response="utter_ask_quantity", product=product.name)
                 continue
             try:
                 cart.set_quantity(product, mention.quantity)
                 changed = True
             except CartError as error:
-                dispatcher.utter_message(text=str(error))
+                say_refused(dispatcher, error)
         if not mentions:
-            dispatcher.utter_message(
-                text="Tell me the item and the new quantity, e.g. “make it 3 masala chai”."
-            )
+            dispatcher.utter_message(response="utter_ask_item_and_quantity")
         if changed:
-            send_cart(dispatcher, cart, heading="Updated ✅\n\n🛒 *Your cart*")
+            send_cart(dispatcher, cart, "utter_updated")
         return cart_events(cart)
 
 
@@ -280,8 +280,5 @@ class ActionClearCart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(
-            text="Your cart is now empty 🧹",
-            buttons=[button("🍵 Browse products", "/browse_products")],
-        )
+        dispatcher.utter_message(response="utter_cart_cleared")
         return cart_events(Cart())

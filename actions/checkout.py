@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import button, cart_of, store
+from actions.common import cart_of, cart_values, store
 from commerce.cart import Cart
 from commerce.delivery import (
     ADDRESS_LENGTH,
@@ -22,6 +23,8 @@ from commerce.delivery import (
     pincode_from_answer,
 )
 from orders.store import Order, OrderError, utcnow
+
+logger = logging.getLogger(__name__)
 
 DETAIL_SLOTS = {"customer_name", "delivery_address", "pincode"}
 # What customers (or an NLU synonym that did not fire) call each detail.
@@ -38,16 +41,9 @@ DETAIL_WORDS = {
 # A second tap on "Confirm" within this window re-uses the order it placed.
 REPEAT_WINDOW = timedelta(minutes=30)
 ADDRESS_ASKS = {
-    AddressProblem.TOO_SHORT: (
-        "That address looks too short. Please send house/flat, street, area and city."
-    ),
-    AddressProblem.TOO_LONG: (
-        f"That address is too long (at most {ADDRESS_LENGTH[1]} characters). Please send "
-        "just house/flat, street, area and city."
-    ),
-    AddressProblem.NOT_TEXT: (
-        "Please type the delivery address: house/flat, street, area and city."
-    ),
+    AddressProblem.TOO_SHORT: "utter_address_too_short",
+    AddressProblem.TOO_LONG: "utter_address_too_long",
+    AddressProblem.NOT_TEXT: "utter_address_not_text",
 }
 
 
@@ -60,9 +56,7 @@ class ValidateCheckoutForm(FormValidationAction):
     ) -> dict[str, Any]:
         name = clean_name(str(value or ""))
         if name is None:
-            dispatcher.utter_message(
-                text="Please send the name for the delivery (letters only, e.g. “Asha Rao”)."
-            )
+            dispatcher.utter_message(response="utter_invalid_name")
         return {"customer_name": name}
 
     async def validate_delivery_address(
@@ -72,7 +66,7 @@ class ValidateCheckoutForm(FormValidationAction):
         address = clean_address(text)
         if address is None:
             problem = address_problem(text) or AddressProblem.TOO_SHORT
-            dispatcher.utter_message(text=ADDRESS_ASKS[problem])
+            dispatcher.utter_message(response=ADDRESS_ASKS[problem], limit=ADDRESS_LENGTH[1])
             return {"delivery_address": None}
         slots: dict[str, Any] = {"delivery_address": address}
         pincode = find_pincode(address)
@@ -85,17 +79,8 @@ class ValidateCheckoutForm(FormValidationAction):
     ) -> dict[str, Any]:
         pincode = pincode_from_answer(str(value or ""))
         if pincode is None:
-            dispatcher.utter_message(
-                text="That doesn't look like a PIN code. Please send the 6-digit PIN, e.g. 560001."
-            )
+            dispatcher.utter_message(response="utter_invalid_pincode")
         return {"pincode": pincode}
-
-
-def details_text(tracker: Tracker) -> str:
-    return (
-        f"*Deliver to*\n{tracker.get_slot('customer_name')}\n"
-        f"{tracker.get_slot('delivery_address')}\nPIN {tracker.get_slot('pincode')}"
-    )
 
 
 class ActionAskOrderConfirmation(Action):
@@ -105,15 +90,8 @@ class ActionAskOrderConfirmation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        cart = cart_of(tracker)
-        dispatcher.utter_message(
-            text=f"Please check your order 👇\n\n{cart.summary_text()}\n\n{details_text(tracker)}",
-            buttons=[
-                button("✅ Confirm", "/affirm"),
-                button("✏️ Edit details", "/change_details"),
-                button("❌ Cancel", "/stop"),
-            ],
-        )
+        # The response shows the delivery details from their slots.
+        dispatcher.utter_message(response="utter_confirm_order", **cart_values(cart_of(tracker)))
         return []
 
 
@@ -170,8 +148,9 @@ class ActionPlaceOrder(Action):
                 lines=cart.lines,
             )
         except OrderError as error:
-            dispatcher.utter_message(text=f"Sorry, I couldn't place that order: {error}")
+            logger.warning("Order for %s not placed: %s", tracker.sender_id, error)
+            dispatcher.utter_message(response="utter_order_not_placed")
             return []
         # The payment message that follows shows the items and the total.
-        dispatcher.utter_message(text=f"Order *#{order.number}* placed 🎉")
+        dispatcher.utter_message(response="utter_order_placed", order_number=order.number)
         return [SlotSet("order_number", str(order.number))]

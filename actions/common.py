@@ -1,4 +1,5 @@
-"""What every action shares: the catalog, the cart slot and the order store."""
+"""What every action shares: the catalog, the cart slot, the order store, and the values
+(prices, item lines) that actions pass to the responses in domain.yml."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from commerce.cart import Cart
+from commerce.cart import Cart, CartLine
 from commerce.catalog import Catalog, Mention, load_catalog
 from commerce.money import format_inr
 from commerce.quantity import parse_quantity
@@ -46,12 +47,20 @@ def payload(intent: str, **entities: Any) -> str:
     return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
-def items_phrase(count: int) -> str:
-    return f"{count} item" if count == 1 else f"{count} items"
-
-
-def item_lines(items: Iterable[OrderItem]) -> list[str]:
+def item_lines(items: Iterable[OrderItem | CartLine]) -> list[str]:
+    """"2 × Masala Chai 250g — ₹598" per line: numbers and names read the same in every
+    language, so actions write them and the responses put words around them."""
     return [f"{item.quantity} × {item.name} — {format_inr(item.line_total)}" for item in items]
+
+
+def cart_values(cart: Cart) -> dict[str, str]:
+    """The `{items}` and `{total}` of the cart responses."""
+    return {"items": "\n".join(item_lines(cart.lines)), "total": format_inr(cart.total)}
+
+
+def quoted(words: Iterable[str]) -> str:
+    """“chai”, “mug”: what the customer wrote, for a response to quote."""
+    return ", ".join(f"“{word}”" for word in words)
 
 
 def mentions_in(tracker: Tracker) -> list[Mention]:

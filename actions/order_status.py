@@ -7,38 +7,32 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import button, items_phrase, store
+from actions.common import store
 from commerce.money import format_inr
 from orders.store import Order, OrderStatus
 
-PAY_NOW = button("💳 Pay now", "/pay_now")
-BROWSE = button("🍵 Browse products", "/browse_products")
-HELP = button("🙋 Help", "/help")
+# The reply for each status; a flagged payment (amount or currency off) comes first.
+STATUS_RESPONSES = {
+    OrderStatus.PAID: "utter_status_paid",
+    OrderStatus.PAYMENT_FAILED: "utter_status_payment_failed",
+    OrderStatus.EXPIRED: "utter_status_link_expired",
+    OrderStatus.CANCELLED: "utter_status_link_cancelled",
+}
 
 
-def status_message(order: Order) -> tuple[str, list[dict[str, str]]]:
-    heading = (
-        f"Order *#{order.number}* · {items_phrase(order.item_count)} · {format_inr(order.total)}"
-    )
+def status_response(order: Order) -> tuple[str, dict[str, Any]]:
+    """The response that tells the order's status, and its values."""
+    values: dict[str, Any] = {
+        "order_number": order.number,
+        "item_count": order.item_count,
+        "total": format_inr(order.total),
+        "pincode": order.pincode,
+    }
     if order.flag and order.status is not OrderStatus.PAID:
-        return (
-            f"{heading}\nWe received a payment that needs a quick check by our team. "
-            "We'll message you here shortly.",
-            [HELP],
-        )
+        return "utter_status_under_review", values
     if order.status is OrderStatus.PAID:
-        paid_on = order.paid_at.strftime("%d %b %Y") if order.paid_at else "—"
-        return (f"{heading}\n✅ Paid on {paid_on}. We'll deliver to PIN {order.pincode}.", [BROWSE])
-    if order.status is OrderStatus.PAYMENT_FAILED:
-        return (
-            f"{heading}\n⚠️ The last payment attempt failed. No money was taken; you can try again.",
-            [PAY_NOW, HELP],
-        )
-    if order.status is OrderStatus.EXPIRED:
-        return (f"{heading}\n⌛ The payment link expired. Tap below for a fresh one.", [PAY_NOW])
-    if order.status is OrderStatus.CANCELLED:
-        return (f"{heading}\nThe payment link was cancelled. Tap below for a fresh one.", [PAY_NOW])
-    return (f"{heading}\n⏳ Waiting for payment. Tap below to pay.", [PAY_NOW, HELP])
+        values["paid_on"] = order.paid_at.strftime("%d %b %Y") if order.paid_at else "—"
+    return STATUS_RESPONSES.get(order.status, "utter_status_pending"), values
 
 
 class ActionOrderStatus(Action):
@@ -50,8 +44,8 @@ class ActionOrderStatus(Action):
     ) -> list[dict[str, Any]]:
         order = await store().latest_for_customer(tracker.sender_id)
         if order is None:
-            dispatcher.utter_message(text="You don't have any orders yet.", buttons=[BROWSE])
+            dispatcher.utter_message(response="utter_no_orders")
             return []
-        text, buttons = status_message(order)
-        dispatcher.utter_message(text=text, buttons=buttons)
+        response, values = status_response(order)
+        dispatcher.utter_message(response=response, **values)
         return []

@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import button, item_lines, items_phrase, store
+from actions.common import item_lines, store
 from commerce.money import format_inr
 from gateways.razorpay import GatewayUnavailable, PaymentGatewayError, get_gateway
 from orders.payment_links import OrderAlreadyPaid, ensure_link
@@ -22,41 +22,31 @@ from orders.store import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
-PAY_NOW = button("💳 Pay now", "/pay_now")
-TRY_AGAIN = button("🔁 Try again", "/pay_now")
-HELP = button("🙋 Help", "/help")
-BROWSE = button("🍵 Browse products", "/browse_products")
-WHATSAPP_BODY_LIMIT = 1024  # an interactive message's body
+# Room for the item lines in one message (WhatsApp's interactive body holds 1024
+# characters; the response's own words take the rest).
+ITEM_LINES_LIMIT = 800
 
 
-def order_summary(order: Order, limit: int = WHATSAPP_BODY_LIMIT - 200) -> str:
-    """Order number, items and total; long carts are cut to fit one WhatsApp message."""
-    lines = item_lines(order.items)
+def order_values(order: Order) -> dict[str, Any]:
+    """The values the payment responses show: number, items, count and total."""
+    return {
+        "order_number": order.number,
+        "items": cut_lines(item_lines(order.items), ITEM_LINES_LIMIT),
+        "item_count": order.item_count,
+        "total": format_inr(order.total),
+        "pincode": order.pincode,
+    }
+
+
+def cut_lines(lines: list[str], limit: int) -> str:
+    """The lines that fit in `limit` characters; "… +3" stands for the rest."""
     shown: list[str] = []
     for index, line in enumerate(lines):
         if sum(len(s) + 1 for s in shown) + len(line) > limit:
-            shown.append(f"…and {len(lines) - index} more")
+            shown.append(f"… +{len(lines) - index}")
             break
         shown.append(line)
-    return "\n".join([f"🧾 *Order #{order.number}*", *shown, f"*Total: {format_inr(order.total)}*"])
-
-
-def payment_message(order: Order, channel: str | None) -> dict[str, Any]:
-    """The link as a one-tap WhatsApp "Pay Now" button, or as text elsewhere."""
-    body = f"{order_summary(order)}\n\nPay securely with UPI, cards or net banking."
-    if channel == "whatsapp":
-        interactive = {
-            "type": "cta_url",
-            "body": {"text": body[:WHATSAPP_BODY_LIMIT]},
-            # A cta_url message holds one button, so help is offered in the footer.
-            "footer": {"text": "Need help? Just reply “help”."},
-            "action": {
-                "name": "cta_url",
-                "parameters": {"display_text": "Pay Now", "url": order.payment_link_url},
-            },
-        }
-        return {"json_message": {"whatsapp": {"type": "interactive", "interactive": interactive}}}
-    return {"text": f"{body}\n💳 Pay Now: {order.payment_link_url}", "buttons": [HELP]}
+    return "\n".join(shown)
 
 
 def order_number_of(tracker: Tracker) -> int | None:
@@ -88,35 +78,35 @@ class ActionSendPaymentLink(Action):
     ) -> list[dict[str, Any]]:
         order = await store().latest_for_customer(tracker.sender_id)
         if order is None:
-            dispatcher.utter_message(
-                text="You have no order waiting for payment.", buttons=[BROWSE]
-            )
+            dispatcher.utter_message(response="utter_no_order_to_pay")
             return []
         events = [SlotSet("order_number", str(order.number))]
         try:
             order = await ensure_link(store(), get_gateway(), order)
         except OrderAlreadyPaid:
             dispatcher.utter_message(
-                text=f"Order *#{order.number}* is already paid ✅", buttons=[BROWSE]
+                response="utter_order_already_paid", order_number=order.number
             )
             return events
         except GatewayUnavailable as exc:
             logger.warning("Payment link for order #%s not available: %s", order.number, exc)
             dispatcher.utter_message(
-                text=f"Sorry, our payment partner (Razorpay) isn't responding right now 😕 "
-                f"Your order *#{order.number}* is saved. Please try again in a minute.",
-                buttons=[TRY_AGAIN, HELP],
+                response="utter_gateway_unavailable", order_number=order.number
             )
             return events
         except PaymentGatewayError as exc:
             logger.error("Payment link for order #%s refused: %s", order.number, exc)
             dispatcher.utter_message(
-                text=f"Sorry, I couldn't create a payment link for order *#{order.number}*. "
-                "Our team has been told; tap Help and we'll sort it out.",
-                buttons=[HELP],
+                response="utter_payment_link_error", order_number=order.number
             )
             return events
-        dispatcher.utter_message(**payment_message(order, tracker.get_latest_input_channel()))
+        # The response carries a neutral `pay` payload; each channel shows it its way
+        # (WhatsApp: a one-tap URL button, see channels/whatsapp/render.py).
+        dispatcher.utter_message(
+            response="utter_payment_link",
+            payment_url=order.payment_link_url,
+            **order_values(order),
+        )
         return events
 
 
@@ -134,13 +124,7 @@ class ActionPaymentReceived(Action):
             return []
         if order.confirmation_sent_at is not None:
             return []
-        dispatcher.utter_message(
-            text=f"✅ *Payment successful!*\nOrder *#{order.number}* · "
-            f"{items_phrase(order.item_count)} · {format_inr(order.total)} paid.\n"
-            f"We'll deliver to PIN {order.pincode}. "
-            "Thank you for shopping with us 🙏",
-            buttons=[BROWSE],
-        )
+        dispatcher.utter_message(response="utter_payment_received", **order_values(order))
         events = [SlotSet("order_number", str(order.number))]
         if _cart_is_this_order(tracker.get_slot("cart"), order):
             events += [SlotSet("cart", []), SlotSet("cart_has_items", False)]
@@ -168,19 +152,8 @@ class ActionPaymentFailed(Action):
         order = await customers_order(tracker)
         if order is None or order.status is OrderStatus.PAID:
             return []  # a late failure of an attempt before the one that paid
-        if order.flag:
-            dispatcher.utter_message(
-                text=f"We received a payment for order *#{order.number}* that needs a quick "
-                "check by our team 🔍 We'll message you here shortly; please don't pay again.",
-                buttons=[HELP],
-            )
-            return []
-        dispatcher.utter_message(
-            text=f"⚠️ Your payment for order *#{order.number}* didn't go through. If money was "
-            "deducted, your bank returns it automatically. Your link still works: tap Pay now "
-            "to try again.",
-            buttons=[PAY_NOW, HELP],
-        )
+        response = "utter_payment_under_review" if order.flag else "utter_payment_failed"
+        dispatcher.utter_message(response=response, order_number=order.number)
         return []
 
 
@@ -194,10 +167,10 @@ class ActionPaymentLinkExpired(Action):
         order = await customers_order(tracker)
         if order is None or order.status not in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             return []  # paid meanwhile, or already reopened with a fresh link
-        what = "expired ⌛" if order.status is OrderStatus.EXPIRED else "was cancelled"
-        dispatcher.utter_message(
-            text=f"The payment link for order *#{order.number}* {what}. Your order is saved: "
-            "tap Pay now for a fresh link.",
-            buttons=[PAY_NOW, HELP],
+        response = (
+            "utter_payment_link_expired"
+            if order.status is OrderStatus.EXPIRED
+            else "utter_payment_link_cancelled"
         )
+        dispatcher.utter_message(response=response, order_number=order.number)
         return []

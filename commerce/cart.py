@@ -1,4 +1,4 @@
-"""The customer's cart: lines priced from the catalog, order limits, and the WhatsApp summary."""
+"""The customer's cart: lines priced from the catalog, and order limits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from commerce.catalog import Catalog, Product
-from commerce.money import format_inr
 from commerce.quantity import AT_LEAST_ONE
 
 MAX_QUANTITY_PER_ITEM = 20
@@ -15,7 +14,20 @@ MAX_LINES = 15
 
 
 class CartError(ValueError):
-    """A change the customer asked for that the cart refuses; the message can be sent as is."""
+    """A change the customer asked for that the cart refuses. `reason` (one of the
+    constants below) and `values` let an action choose the reply; the message is for logs."""
+
+    def __init__(self, reason: str, message: str, **values: Any) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.values = values
+
+
+# Why a change was refused.
+BELOW_ONE = "below_one"
+BELOW_ZERO = "below_zero"
+OVER_ITEM_LIMIT = "over_item_limit"
+CART_FULL = "cart_full"
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class Cart:
         """Add to the product's line (or start one); CartError leaves the cart unchanged."""
         count = _whole_number(quantity)
         if count is None or count < 1:
-            raise CartError(AT_LEAST_ONE)
+            raise CartError(BELOW_ONE, AT_LEAST_ONE)
         existing = self._lines.get(product.sku)
         return self._put(product, count + (existing.quantity if existing else 0))
 
@@ -79,7 +91,7 @@ class Cart:
         """Make the product's quantity exactly `quantity`; 0 removes the line."""
         count = _whole_number(quantity)
         if count is None or count < 0:
-            raise CartError("Please choose a quantity of 0 or more.")
+            raise CartError(BELOW_ZERO, "Please choose a quantity of 0 or more.")
         if count == 0:
             self.remove(product.sku)
             return None
@@ -103,17 +115,6 @@ class Cart:
     def is_empty(self) -> bool:
         return not self._lines
 
-    def summary_lines(self) -> list[str]:
-        return [
-            f"{line.quantity} × {line.name} — {format_inr(line.line_total)}"
-            for line in self._lines.values()
-        ]
-
-    def summary_text(self) -> str:
-        if self.is_empty:
-            return "Your cart is empty."
-        return "\n".join([*self.summary_lines(), "", f"*Total: {format_inr(self.total)}*"])
-
     def _put(self, product: Product, quantity: int) -> CartLine:
         self._check(product.name, quantity, is_new=product.sku not in self._lines)
         # The catalog's current name and price win over what the line held; the line keeps
@@ -124,13 +125,19 @@ class Cart:
 
     def _check(self, name: str, quantity: int, is_new: bool) -> None:
         if quantity < 1:
-            raise CartError(AT_LEAST_ONE)
+            raise CartError(BELOW_ONE, AT_LEAST_ONE)
         if quantity > MAX_QUANTITY_PER_ITEM:
-            raise CartError(f"You can order at most {MAX_QUANTITY_PER_ITEM} of {name}.")
+            raise CartError(
+                OVER_ITEM_LIMIT,
+                f"You can order at most {MAX_QUANTITY_PER_ITEM} of {name}.",
+                product=name,
+                limit=MAX_QUANTITY_PER_ITEM,
+            )
         if is_new and len(self._lines) >= MAX_LINES:
             raise CartError(
-                f"Your cart can hold at most {MAX_LINES} different products. "
-                "Remove one to add another."
+                CART_FULL,
+                f"Your cart can hold at most {MAX_LINES} different products.",
+                limit=MAX_LINES,
             )
 
 

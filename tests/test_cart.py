@@ -1,6 +1,15 @@
 import pytest
 
-from commerce.cart import MAX_LINES, MAX_QUANTITY_PER_ITEM, Cart, CartError, CartLine
+from actions.common import cart_values, item_lines
+from commerce.cart import (
+    CART_FULL,
+    MAX_LINES,
+    MAX_QUANTITY_PER_ITEM,
+    OVER_ITEM_LIMIT,
+    Cart,
+    CartError,
+    CartLine,
+)
 from commerce.catalog import DEFAULT_CATALOG_PATH, Catalog, Product, load_catalog
 
 
@@ -36,14 +45,16 @@ def test_paise_stay_exact():
     cart = Cart()
     cart.add(strainer, 3)
     assert cart.total == 29850
-    assert cart.summary_lines() == ["3 × Strainer — ₹298.50"]
+    assert item_lines(cart.lines) == ["3 × Strainer — ₹298.50"]
 
 
 def test_more_than_the_per_item_limit_is_refused_and_nothing_changes(mug):
     cart = Cart()
     cart.add(mug, 5)
-    with pytest.raises(CartError, match="at most 20 of Ceramic Tea Mug"):
+    with pytest.raises(CartError, match="at most 20 of Ceramic Tea Mug") as refused:
         cart.add(mug, 16)
+    assert refused.value.reason == OVER_ITEM_LIMIT
+    assert refused.value.values == {"product": "Ceramic Tea Mug", "limit": MAX_QUANTITY_PER_ITEM}
     assert cart.get("ceramic-mug").quantity == 5
     with pytest.raises(CartError):
         Cart().add(mug, MAX_QUANTITY_PER_ITEM + 1)
@@ -62,8 +73,9 @@ def test_too_many_different_products_is_refused(chai):
     cart = Cart()
     for n in range(MAX_LINES):
         cart.add(Product(f"p{n}", f"Product {n}", 100, "Misc"))
-    with pytest.raises(CartError, match=f"at most {MAX_LINES} different products"):
+    with pytest.raises(CartError, match=f"at most {MAX_LINES} different products") as refused:
         cart.add(chai)
+    assert refused.value.reason == CART_FULL and refused.value.values == {"limit": MAX_LINES}
     assert len(cart.lines) == MAX_LINES and cart.get(chai.sku) is None
     cart.add(Product("p0", "Product 0", 100, "Misc"))  # more of a product already there is fine
     assert cart.get("p0").quantity == 2
@@ -131,18 +143,14 @@ def test_from_slot_with_nothing_usable_is_an_empty_cart(shop, slot):
     assert Cart.from_slot(slot, shop).is_empty
 
 
-def test_summary_text(shop, chai, mug):
+def test_cart_values_for_the_responses(chai, mug):
     cart = Cart()
-    assert cart.summary_text() == "Your cart is empty."
     cart.add(chai, 2)
     cart.add(mug)
-    assert cart.summary_lines() == [
-        "2 × Masala Chai 250 g — ₹500",
-        "1 × Ceramic Tea Mug — ₹299",
-    ]
-    assert cart.summary_text() == (
-        "2 × Masala Chai 250 g — ₹500\n1 × Ceramic Tea Mug — ₹299\n\n*Total: ₹799*"
-    )
+    assert cart_values(cart) == {
+        "items": "2 × Masala Chai 250 g — ₹500\n1 × Ceramic Tea Mug — ₹299",
+        "total": "₹799",
+    }
 
 
 def test_constructor_checks_the_same_limits(mug):

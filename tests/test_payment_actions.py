@@ -11,10 +11,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import gateways.razorpay
 from actions.payments import (
+    ITEM_LINES_LIMIT,
     ActionPaymentFailed,
     ActionPaymentLinkExpired,
     ActionPaymentReceived,
     ActionSendPaymentLink,
+    cut_lines,
 )
 from orders.store import OrderStatus, get_store
 from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET, FakeRazorpay
@@ -74,31 +76,31 @@ async def run(action, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, 
     return dispatcher.messages, events
 
 
-async def test_link_is_sent_as_a_whatsapp_pay_now_button(razorpay):
+async def test_link_is_the_payment_response_with_the_order_values(razorpay):
     order = await place_order(get_store())
     messages, events = await run(ActionSendPaymentLink(), tracker())
 
     [message] = messages
-    interactive = message["custom"]["whatsapp"]["interactive"]
-    assert message["custom"]["whatsapp"]["type"] == "interactive"
-    assert interactive["type"] == "cta_url"
     link = razorpay.link_for(str(order.number))
-    assert interactive["action"] == {
-        "name": "cta_url",
-        "parameters": {"display_text": "Pay Now", "url": link["short_url"]},
-    }
-    body = interactive["body"]["text"]
-    assert f"#{order.number}" in body and "Masala Chai" in body and "₹799" in body
-    assert len(body) <= 1024 and "help" in interactive["footer"]["text"]
+    assert message["response"] == "utter_payment_link"
+    assert message["payment_url"] == link["short_url"]
+    assert message["order_number"] == order.number and message["total"] == "₹799"
+    assert "2 × Masala Chai 250 g — ₹500" in message["items"]
+    assert "custom" not in message or not message["custom"]  # the response holds `pay`
     assert events == [SlotSet("order_number", str(order.number))]
 
 
-async def test_elsewhere_the_link_is_text_with_help(razorpay):
-    order = await place_order(get_store())
-    [message], _ = await run(ActionSendPaymentLink(), tracker(channel="rest"))
-    assert razorpay.link_for(str(order.number))["short_url"] in message["text"]
-    assert f"#{order.number}" in message["text"]
-    assert {"title": "🙋 Help", "payload": "/help"} in message["buttons"]
+async def test_the_link_message_is_the_same_on_every_channel(razorpay):
+    await place_order(get_store())
+    [whatsapp], _ = await run(ActionSendPaymentLink(), tracker())
+    [rest], _ = await run(ActionSendPaymentLink(), tracker(channel="rest"))
+    assert whatsapp == rest
+
+
+def test_long_carts_are_cut_to_fit_one_message():
+    lines = [f"1 × Product {n} — ₹100" for n in range(100)]
+    text = cut_lines(lines, ITEM_LINES_LIMIT)
+    assert len(text) <= ITEM_LINES_LIMIT + 10 and text.endswith(f"… +{100 - text.count(chr(10))}")
 
 
 async def test_asking_again_resends_the_same_link(razorpay):
@@ -113,29 +115,29 @@ async def test_razorpay_down_is_said_plainly_with_a_retry(razorpay):
     razorpay.fail_next("create", "html_502")
     razorpay.fail_next("list", "html_502")
     [message], events = await run(ActionSendPaymentLink(), tracker())
-    assert "isn't responding" in message["text"] and f"#{order.number}" in message["text"]
-    assert {"title": "🔁 Try again", "payload": "/pay_now"} in message["buttons"]
+    assert message["response"] == "utter_gateway_unavailable"
+    assert message["order_number"] == order.number
     assert events == [SlotSet("order_number", str(order.number))]
     # The retry works and makes one link.
     [retry], _ = await run(ActionSendPaymentLink(), tracker())
-    assert "custom" in retry and retry["custom"] and len(razorpay.links) == 1
+    assert retry["response"] == "utter_payment_link" and len(razorpay.links) == 1
 
 
 async def test_missing_keys_are_not_shown_to_the_customer(razorpay, monkeypatch):
     monkeypatch.delenv("RAZORPAY_KEY_SECRET")
     await place_order(get_store())
     [message], _ = await run(ActionSendPaymentLink(), tracker())
-    assert "couldn't create a payment link" in message["text"]
-    assert "RAZORPAY" not in message["text"]
+    assert message["response"] == "utter_payment_link_error"
+    assert "RAZORPAY" not in str(message)
 
 
 async def test_no_order_and_paid_order(razorpay):
     [message], events = await run(ActionSendPaymentLink(), tracker())
-    assert "no order" in message["text"] and events == []
+    assert message["response"] == "utter_no_order_to_pay" and events == []
     order = await place_order(get_store())
     await get_store().transition(order.number, OrderStatus.PAID, payment_id="pay_1")
     [message], _ = await run(ActionSendPaymentLink(), tracker())
-    assert "already paid" in message["text"] and razorpay.links == {}
+    assert message["response"] == "utter_order_already_paid" and razorpay.links == {}
 
 
 async def test_expired_link_gets_a_fresh_one(razorpay):
@@ -144,10 +146,7 @@ async def test_expired_link_gets_a_fresh_one(razorpay):
     await get_store().transition(order.number, OrderStatus.EXPIRED)
     [message], _ = await run(ActionSendPaymentLink(), tracker())
     fresh = razorpay.link_for(f"{order.number}-1")
-    assert (
-        message["custom"]["whatsapp"]["interactive"]["action"]["parameters"]["url"]
-        == fresh["short_url"]
-    )
+    assert message["payment_url"] == fresh["short_url"]
 
 
 async def test_confirmation_is_sent_once_and_clears_the_cart(razorpay):
@@ -158,9 +157,9 @@ async def test_confirmation_is_sent_once_and_clears_the_cart(razorpay):
     event = tracker("EXTERNAL_payment_received", order_number=str(order.number), cart=cart)
 
     [message], events = await run(ActionPaymentReceived(), event)
-    assert "Payment successful" in message["text"]
-    assert f"#{order.number}" in message["text"] and "₹799" in message["text"]
-    assert "3 items" in message["text"]
+    assert message["response"] == "utter_payment_received"
+    assert message["order_number"] == order.number and message["total"] == "₹799"
+    assert message["item_count"] == 3 and message["pincode"] == order.pincode
     assert SlotSet("cart", []) in events and SlotSet("cart_has_items", False) in events
     # The action only words it: the notifier records it once WhatsApp accepted it.
     assert (await store.get(order.number)).confirmation_sent_at is None
@@ -204,8 +203,8 @@ async def test_failed_payment_offers_pay_now(razorpay):
     [message], _ = await run(
         ActionPaymentFailed(), tracker("EXTERNAL_payment_failed", order_number=str(order.number))
     )
-    assert "didn't go through" in message["text"]
-    assert {"title": "💳 Pay now", "payload": "/pay_now"} in message["buttons"]
+    assert message["response"] == "utter_payment_failed"
+    assert message["order_number"] == order.number
 
 
 async def test_flagged_payment_says_we_are_checking(razorpay):
@@ -215,7 +214,7 @@ async def test_flagged_payment_says_we_are_checking(razorpay):
     [message], _ = await run(
         ActionPaymentFailed(), tracker("EXTERNAL_payment_failed", order_number=str(order.number))
     )
-    assert "quick check" in message["text"] and "/pay_now" not in str(message["buttons"])
+    assert message["response"] == "utter_payment_under_review"
 
 
 async def test_expired_link_offers_a_fresh_one(razorpay):
@@ -226,8 +225,8 @@ async def test_expired_link_offers_a_fresh_one(razorpay):
         ActionPaymentLinkExpired(),
         tracker("EXTERNAL_payment_link_expired", order_number=str(order.number)),
     )
-    assert "expired" in message["text"]
-    assert {"title": "💳 Pay now", "payload": "/pay_now"} in message["buttons"]
+    assert message["response"] == "utter_payment_link_expired"
+    assert message["order_number"] == order.number
     # Already reopened with a fresh link: nothing stale is said.
     await store.transition(order.number, OrderStatus.PENDING_PAYMENT)
     assert await run(

@@ -49,6 +49,7 @@ from channels.whatsapp.render import (
     render_buttons,
     render_custom,
     render_image,
+    render_response,
     render_text,
 )
 from channels.whatsapp.store import ChannelState
@@ -130,6 +131,10 @@ class WhatsAppOutput(OutputChannel):
         return response._wamids
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        shaped = render_response(message)  # a neutral `pay` or `list` payload
+        if shaped is not None:
+            await self._deliver(recipient_id, shaped)
+            return
         has_buttons = message.get("buttons") or message.get("quick_replies")
         if message.get("image") and message.get("text") and not has_buttons:
             # One image with its text as caption, rather than two messages.

@@ -3,6 +3,20 @@
 Pure functions: they return the message objects to send plus what the channel must
 remember (tokens for over-long reply ids, numbered options), and never do I/O.
 A message object is what goes next to `messaging_product`/`to` in a send call.
+
+Responses are channel-neutral; besides text and buttons (with an optional
+`description` and `section` per button) a response's `custom` may hold:
+
+- `pay: {url, label, note}`: a link that pays the order. Shown as a one-tap URL
+  button (cta_url) labelled `label`, with `note` as its footer; a cta_url message holds
+  one button, so the response's other buttons are left out (the note says how to get
+  help instead).
+- `list: {label, more, more_label}`: with more than 3 buttons, a list message opened
+  with `label`; past 10 buttons, further lists, each with `more` as its text and
+  `more_label` on its button. Buttons with a `section` are grouped under it.
+- `whatsapp: {...}`: a WhatsApp message object, sent as given (product lists).
+
+Other channels receive the same response: text and buttons, and `custom` as is.
 """
 
 from __future__ import annotations
@@ -25,6 +39,8 @@ BUTTON_ID_LIMIT = 256
 ROW_TITLE_LIMIT = 24
 ROW_DESCRIPTION_LIMIT = 72
 ROW_ID_LIMIT = 200
+SECTION_TITLE_LIMIT = 24
+FOOTER_LIMIT = 60
 LIST_BUTTON_LABEL = "Choose"  # the list's open button, <= 20 characters
 DEFAULT_BODY = "Please choose:"  # interactive messages need a body
 
@@ -83,6 +99,88 @@ def render_buttons(text: str, buttons: list[dict[str, Any]]) -> Rendered:
     messages = [_text(part) for part in head]
     messages.append({"type": "interactive", "interactive": interactive})
     return Rendered(messages, tokens)
+
+
+def render_response(message: dict[str, Any]) -> Rendered | None:
+    """A response whose neutral `custom` payload (`pay`, `list`) shapes the whole message,
+    or None when the response has none and renders the usual way."""
+    custom = message.get("custom")
+    if not isinstance(custom, dict):
+        return None
+    text = str(message.get("text") or "")
+    buttons = message.get("buttons") or []
+    pay = custom.get("pay")
+    if isinstance(pay, dict) and pay.get("url"):
+        return render_pay(text, pay)
+    choices = custom.get("list")
+    if isinstance(choices, dict) and buttons:
+        if len(buttons) <= MAX_REPLY_BUTTONS:
+            return render_buttons(text, buttons)
+        return render_list(text, buttons, choices)
+    return None
+
+
+def render_pay(text: str, pay: dict[str, Any]) -> Rendered:
+    """The text with a one-tap URL button (`pay`: url, label, note)."""
+    head, body = _head_and_body(text, BUTTONS_BODY_LIMIT)
+    interactive: dict[str, Any] = {
+        "type": "cta_url",
+        "body": {"text": body},
+        "action": {
+            "name": "cta_url",
+            "parameters": {
+                "display_text": cut(str(pay.get("label") or "Pay"), BUTTON_TITLE_LIMIT),
+                "url": str(pay["url"]),
+            },
+        },
+    }
+    if pay.get("note"):
+        interactive["footer"] = {"text": cut(str(pay["note"]), FOOTER_LIMIT)}
+    messages = [_text(part) for part in head]
+    messages.append({"type": "interactive", "interactive": interactive})
+    return Rendered(messages)
+
+
+def render_list(
+    text: str, buttons: list[dict[str, Any]], choices: dict[str, Any]
+) -> Rendered:
+    """Buttons as list messages of at most 10 rows, grouped by their `section`."""
+    pages = [buttons[at : at + MAX_LIST_ROWS] for at in range(0, len(buttons), MAX_LIST_ROWS)]
+    label = cut(str(choices.get("label") or LIST_BUTTON_LABEL), BUTTON_TITLE_LIMIT)
+    more_label = cut(str(choices.get("more_label") or label), BUTTON_TITLE_LIMIT)
+    rendered = Rendered()
+    for number, page in enumerate(pages, start=1):
+        ids, tokens = _reply_ids([_payload(b) for b in page], ROW_ID_LIMIT)
+        rendered.tokens.update(tokens)
+        rows = [
+            (b.get("section"), _row(b, reply_id)) for b, reply_id in zip(page, ids, strict=True)
+        ]
+        if number == 1:
+            head, body = _head_and_body(text, LIST_BODY_LIMIT)
+        else:
+            head, body = [], f"{choices.get('more') or ''} ({number}/{len(pages)})".strip()
+        interactive = {
+            "type": "list",
+            "body": {"text": body},
+            "action": {"button": label if number == 1 else more_label,
+                       "sections": _sections(rows)},
+        }
+        rendered.messages += [_text(part) for part in head]
+        rendered.messages.append({"type": "interactive", "interactive": interactive})
+    return rendered
+
+
+def _sections(rows: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows in runs of the same section; one untitled section when none has one."""
+    if not any(section for section, _ in rows):
+        return [{"rows": [row for _, row in rows]}]
+    sections: list[dict[str, Any]] = []
+    for section, row in rows:
+        title = cut(str(section or "…"), SECTION_TITLE_LIMIT)
+        if not sections or sections[-1]["title"] != title:
+            sections.append({"title": title, "rows": []})
+        sections[-1]["rows"].append(row)
+    return sections  # at most 10 rows, so at most 10 sections
 
 
 def render_custom(json_message: Any) -> Rendered:

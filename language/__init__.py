@@ -1,0 +1,1 @@
+"""Which language a customer writes: English, Hinglish (Latin letters) or Hindi (Devanagari)."""
