@@ -143,3 +143,19 @@ async def test_a_refused_message_is_logged_and_the_turn_goes_on(output, graph, c
     assert "code=131047" in caplog.text
     # The refused first part is not followed by the rest of its response.
     assert [m["text"]["body"] for m in graph.sent] == ["next response"]
+
+
+async def test_neutral_pay_payload_is_one_url_button_message(output, graph):
+    pay = {"url": "https://rzp.io/i/nxrHnLJ", "label": "Pay karo", "note": "Madad? “help” likhiye."}
+    [message] = await sent(output, graph, text="🧾 *Order #10001*\n*Total: ₹799*",
+                           buttons=[{"title": "🙋 Help", "payload": "/help"}],
+                           custom={"pay": pay})
+    interactive = message["interactive"]
+    assert interactive["type"] == "cta_url" and interactive["footer"]["text"] == pay["note"]
+    assert interactive["action"]["parameters"] == {"display_text": "Pay karo", "url": pay["url"]}
+
+
+async def test_neutral_list_payload_is_list_messages(output, graph):
+    messages = await sent(output, graph, text="Here's our menu 🍵", buttons=buttons(12),
+                          custom={"list": {"label": "See products", "more_label": "More"}})
+    assert [m["interactive"]["action"]["button"] for m in messages] == ["See products", "More"]

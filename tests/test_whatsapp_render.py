@@ -14,6 +14,7 @@ from channels.whatsapp.render import (
     render_buttons,
     render_custom,
     render_image,
+    render_response,
     render_text,
     split_text,
 )
@@ -209,3 +210,81 @@ def test_custom_payloads_are_sent_as_given():
 def test_custom_payload_without_whatsapp_key_sends_nothing():
     assert render_custom({"slack": {"text": "hi"}}).messages == []
     assert render_custom("not a dict").messages == []
+
+
+# -- neutral payloads from the responses in domain.yml (custom: pay / list) -------------
+
+
+def pay(url="https://rzp.io/i/abc", label="Pay Now", note="Need help? Just reply “help”."):
+    return {"url": url, "label": label, "note": note}
+
+
+def test_pay_payload_becomes_a_cta_url_with_its_note_as_footer():
+    message = {"text": "🧾 *Order #10001*\nTotal: ₹799", "buttons": buttons(1),
+               "custom": {"pay": pay(label="अभी पेमेंट करें")}}
+    [sent] = valid(render_response(message)).messages
+    interactive = sent["interactive"]
+    assert interactive["type"] == "cta_url"
+    assert interactive["body"] == {"text": "🧾 *Order #10001*\nTotal: ₹799"}
+    assert interactive["action"] == {
+        "name": "cta_url",
+        "parameters": {"display_text": "अभी पेमेंट करें", "url": "https://rzp.io/i/abc"},
+    }
+    assert interactive["footer"] == {"text": "Need help? Just reply “help”."}
+
+
+def test_pay_payload_with_a_long_text_and_long_labels_stays_within_limits():
+    text = "\n".join(f"1 × Product {n} — ₹100" for n in range(80))
+    message = {"text": text, "custom": {"pay": pay(label="Pay for your order right now",
+                                                  note="n" * 100)}}
+    messages = valid(render_response(message)).messages
+    assert [m["type"] for m in messages] == ["text", "interactive"]
+    cta = messages[-1]["interactive"]
+    assert len(cta["action"]["parameters"]["display_text"]) <= 20
+    assert len(cta["footer"]["text"]) <= 60 and len(cta["body"]["text"]) <= 1024
+
+
+def test_pay_payload_without_a_url_is_not_a_button():
+    assert render_response({"text": "Pay", "custom": {"pay": {"label": "Pay Now"}}}) is None
+
+
+def menu(n):
+    return [
+        {"title": f"Product {i}", "payload": f'/add_to_cart{{"product":"p{i}"}}',
+         "description": f"₹{i}99", "section": "Tea" if i <= 4 else "Teaware"}
+        for i in range(1, n + 1)
+    ]
+
+
+def test_list_payload_pages_buttons_by_ten_with_sections_and_labels():
+    choices = {"label": "सामान देखें", "more": "हमारी दुकान से और", "more_label": "और सामान"}
+    message = {"text": "यह रहा हमारा मेन्यू 🍵", "buttons": menu(12), "custom": {"list": choices}}
+    first, second = [m["interactive"] for m in valid(render_response(message)).messages]
+    assert first["body"]["text"] == "यह रहा हमारा मेन्यू 🍵"
+    assert first["action"]["button"] == "सामान देखें"
+    assert [s["title"] for s in first["action"]["sections"]] == ["Tea", "Teaware"]
+    assert sum(len(s["rows"]) for s in first["action"]["sections"]) == 10
+    assert first["action"]["sections"][0]["rows"][0] == {
+        "id": '/add_to_cart{"product":"p1"}', "title": "Product 1", "description": "₹199"}
+    assert second["body"]["text"] == "हमारी दुकान से और (2/2)"
+    assert second["action"]["button"] == "और सामान"
+    assert [len(s["rows"]) for s in second["action"]["sections"]] == [2]
+
+
+def test_list_payload_without_sections_is_one_untitled_section():
+    choices = {"label": "Chuniye"}
+    message = {"text": "Which one?", "buttons": buttons(5), "custom": {"list": choices}}
+    [sent] = valid(render_response(message)).messages
+    assert sent["interactive"]["action"]["button"] == "Chuniye"
+    assert list(sent["interactive"]["action"]["sections"][0]) == ["rows"]
+
+
+def test_list_payload_with_few_buttons_is_reply_buttons():
+    message = {"text": "Which one?", "buttons": buttons(2), "custom": {"list": {"label": "Choose"}}}
+    [sent] = valid(render_response(message)).messages
+    assert sent["interactive"]["type"] == "button"
+
+
+def test_responses_without_neutral_payloads_render_the_usual_way():
+    assert render_response({"text": "Hi", "buttons": buttons(2)}) is None
+    assert render_response({"text": "Hi", "custom": {"whatsapp": {"type": "text"}}}) is None

@@ -1,0 +1,104 @@
+"""Every response in domain.yml speaks English, Hinglish and Hindi, fills in the values
+the actions pass, and renders as valid WhatsApp messages in each language."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from channels.whatsapp.render import render_buttons, render_response, render_text
+from sandbox.harness.graph_api import validate
+from scripts.check_languages import LANGUAGES, check, problems_of
+
+DOMAIN = Path(__file__).parent.parent / "domain.yml"
+# One value for every placeholder the actions pass (see actions/*.py).
+VALUES = {
+    "order_number": 10001,
+    "items": "2 × Masala Chai 250 g — ₹500\n1 × Ceramic Tea Mug — ₹299",
+    "total": "₹799",
+    "item_count": 3,
+    "pincode": "560001",
+    "payment_url": "https://rzp.io/i/abc123",
+    "added": "2 × Masala Chai 250 g, 1 × Ceramic Tea Mug",
+    "removed": "Ceramic Tea Mug",
+    "words": "“tea”",
+    "product": "Ceramic Tea Mug",
+    "limit": 20,
+    "paid_on": "05 Mar 2025",
+}
+SLOTS = {"customer_name": "Asha Rao", "delivery_address": "12 MG Road, Bengaluru"}
+DEVANAGARI = re.compile(r"[\u0900-\u097F]")
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(DOMAIN))
+
+
+def test_the_domain_has_every_language_for_every_response():
+    assert check(DOMAIN) == []
+
+
+def test_the_check_finds_a_missing_language_and_differing_values():
+    hinglish = [{"type": "slot", "name": "language", "value": "hi-Latn"}]
+    variations = [
+        {"text": "Order #{order_number} placed", "buttons": [{"title": "Ok", "payload": "/x"}]},
+        {"condition": hinglish, "text": "Order ho gaya", "buttons": [{"title": "Ok"}]},
+    ]
+    problems = problems_of("utter_x", variations)
+    assert "utter_x: no `hi` variation" in problems
+    assert any("placeholders" in p for p in problems)
+    assert any("button payloads differ" in p for p in problems)
+
+
+async def say(domain: Domain, response: str, language: str) -> dict:
+    tracker = DialogueStateTracker.from_events(
+        "customer",
+        [SlotSet("language", language), *(SlotSet(k, v) for k, v in SLOTS.items()),
+         SlotSet("pincode", VALUES["pincode"])],
+        slots=domain.slots,
+    )
+    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(
+        response, tracker, "whatsapp", **VALUES
+    )
+    assert message is not None, response
+    return message
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_every_response_fills_its_values_and_is_valid_on_whatsapp(domain, language):
+    for name in domain.responses:
+        message = await say(domain, name, language)
+        text = message.get("text") or ""
+        # An unknown placeholder leaves the whole text unfilled: none may remain.
+        assert not re.search(r"{[a-z_]+}", text + str(message.get("custom"))), (name, text)
+        assert bool(DEVANAGARI.search(text)) is (language == "hi"), (name, language, text)
+        rendered = render_response(message) or (
+            render_buttons(text, message["buttons"]) if message.get("buttons")
+            else render_text(text)
+        )
+        for sent in rendered.messages:
+            validate({"messaging_product": "whatsapp", "to": "919876543210", **sent})
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_numbers_prices_and_names_read_the_same_in_every_language(domain, language):
+    paid = (await say(domain, "utter_payment_received", language))["text"]
+    for value in ("#10001", "₹799", "3", "560001"):
+        assert value in paid, (language, paid)
+    link = await say(domain, "utter_payment_link", language)
+    assert VALUES["items"] in link["text"]
+    assert link["custom"]["pay"]["url"] == VALUES["payment_url"]
+
+
+async def test_english_replies_are_the_ones_customers_knew(domain):
+    paid = (await say(domain, "utter_payment_received", "en"))["text"]
+    assert paid.startswith("✅ *Payment successful!*") and "3 items · ₹799 paid" in paid
+    link = await say(domain, "utter_payment_link", "en")
+    assert link["custom"]["pay"]["label"] == "Pay Now" and "*Total: ₹799*" in link["text"]
