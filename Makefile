@@ -70,7 +70,7 @@ conversation-tests: $(MODEL)
 test: validate $(MODEL) browser pytest conversation-tests ## every check: validate, train, pytest, conversation tests
 
 nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-intent scores
-	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --out results/nlu
+	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --successes --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
 inbox: $(BIN)/.installed ## inbox and outbox health, parked items; RETRY="ID ..." or RETRY=all retries them
@@ -92,7 +92,7 @@ fuzz: $(BIN)/.installed ## fuzz both webhooks with signed bodies for FUZZ_SECOND
 		$(BIN)/python -m pytest -p no:warnings -q -s --show-capture=no -k signed_ tests/test_fuzz_webhooks.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce language orders gateways durable sandbox server tests scripts bench
+	$(BIN)/ruff check actions channels commerce language nlu orders gateways durable sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock

@@ -1,0 +1,1 @@
+"""Rasa NLU components the pipeline in config.yml names (nlu.devanagari.*)."""
