@@ -1,0 +1,41 @@
+"""The pipeline's Devanagari components: whole Hindi words, one spelling per word."""
+from __future__ import annotations
+
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+    CountVectorsFeaturizer,
+)
+from rasa.shared.nlu.training_data.message import Message
+
+from nlu.devanagari import DevanagariCountVectorsFeaturizer, DevanagariWhitespaceTokenizer
+
+
+def tokens(text: str) -> list[tuple[str, int, int]]:
+    tokenizer = DevanagariWhitespaceTokenizer(DevanagariWhitespaceTokenizer.get_default_config())
+    return [(t.text, t.start, t.end) for t in tokenizer.tokenize(Message.build(text=text), "text")]
+
+
+def test_tokens_fold_nukta_and_chandrabindu_but_keep_offsets() -> None:
+    text = "पाँच कुकीज़ हटा दो"
+    assert [t[0] for t in tokens(text)] == ["पांच", "कुकीज", "हटा", "दो"]
+    # offsets still point into the message as typed, so entity values are its words
+    assert [text[start:end] for _, start, end in tokens(text)] == ["पाँच", "कुकीज़", "हटा", "दो"]
+
+
+def test_latin_tokens_unchanged() -> None:
+    assert [t[0] for t in tokens("2 masala chai, please!")] == ["2", "masala", "chai", "please"]
+
+
+def vocabulary(featurizer: type[CountVectorsFeaturizer], texts: list[str]) -> set[str]:
+    config = {**CountVectorsFeaturizer.get_default_config(), "analyzer": "word"}
+    vectorizer = featurizer._create_independent_vocab_vectorizers(config)["text"]
+    vectorizer.fit(texts)
+    return set(vectorizer.vocabulary_)
+
+
+def test_word_features_keep_hindi_words_whole() -> None:
+    texts = ["मसाला चाय चाहिए", "कुकीज हटा दो", "what's in my cart"]
+    words = vocabulary(DevanagariCountVectorsFeaturizer, texts)
+    assert {"मसाला", "चाय", "चाहिए", "कुकीज", "हटा", "दो"} <= words
+    assert {"what", "s", "cart"} <= words  # English is split as before
+    # Rasa's own pattern drops vowel signs: "मसाला" became "मस" and "ल"
+    assert "मस" in vocabulary(CountVectorsFeaturizer, texts)
