@@ -11,16 +11,20 @@ actions run for real; only the policy is replaced by the rules of data/rules/pay
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import InputChannel, OutputChannel, register
 from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
@@ -59,6 +63,13 @@ RULES = {
     "EXTERNAL_payment_failed": ActionPaymentFailed,
     "EXTERNAL_payment_link_expired": ActionPaymentLinkExpired,
 }
+# The actions choose responses; their words are the domain's, as in a real Rasa.
+DOMAIN_FILE = Path(__file__).resolve().parents[2] / "domain.yml"
+
+
+@functools.cache
+def _responses() -> TemplatedNaturalLanguageGenerator:
+    return TemplatedNaturalLanguageGenerator(Domain.load(str(DOMAIN_FILE)).responses)
 
 
 class StubAgent:
@@ -71,6 +82,7 @@ class StubAgent:
         self.triggered: list[tuple[str, str, list[dict[str, Any]]]] = []
         self.concurrent = 0
         self.max_concurrent = 0
+        self.nlg = _responses()
 
     def is_ready(self) -> bool:
         return True
@@ -109,8 +121,11 @@ class StubAgent:
             dispatcher = CollectingDispatcher()
             state = tracker.current_state(EventVerbosity.AFTER_RESTART)
             await RULES[intent_name]().run(dispatcher, Tracker.from_dict(state), {})
-            for message in dispatcher.messages:
-                await output_channel.send_response(tracker.sender_id, message)
+            said = await RemoteAction._utter_responses(
+                dispatcher.messages, output_channel, self.nlg, tracker
+            )
+            for bot in said:
+                await output_channel.send_response(tracker.sender_id, bot.message())
             await self.tracker_store.save(tracker)
         finally:
             self.concurrent -= 1
