@@ -112,8 +112,8 @@ class Outbox:
         customer_id: str | None = None,
         channels: Sequence[str] | None = None,
     ) -> list[OutgoingMessage]:
-        """The oldest unsent message of each customer (of one customer; on these
-        channels), leased to `sender`."""
+        """The oldest unsent message of each customer, on these channels, leased to
+        `sender`; with `customer_id`, that customer's unsent messages, oldest first."""
         return await asyncio.to_thread(self._claim, sender, limit, customer_id, channels)
 
     def _claim(
@@ -125,10 +125,22 @@ class Outbox:
     ) -> list[OutgoingMessage]:
         lease = f"{sender}/{uuid.uuid4().hex}"
         with self._tables.writing() as conn:
-            rows = tables.claim_heads(
-                conn, outbox, lease, limit, SEND_LEASE, customer_id, channels
-            )
+            if customer_id is None:
+                rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, None, channels)
+            else:
+                rows = tables.claim_customer(
+                    conn, outbox, lease, customer_id, limit, SEND_LEASE, channels
+                )
         return [_message(row) for row in rows]
+
+    async def release_unsent(self, rows: Sequence[OutgoingMessage]) -> None:
+        """Give back claimed messages left unsent behind one that failed: they wait for
+        it, in order, and any sender may take them after it."""
+        if rows:
+            ids = [row.id for row in rows]
+            await asyncio.to_thread(
+                self._tables.write, tables.release_lease, outbox, rows[0].lease, ids
+            )
 
     async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> bool:
         """Mark the message sent; False when its lease was lost to another sender."""

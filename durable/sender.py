@@ -55,7 +55,16 @@ class OutboxSender:
             rows = await self.outbox.claim(self.name, BATCH, customer_id, channels)
             if not rows:
                 return
-            await asyncio.gather(*(self._send(row) for row in rows))
+            by_customer: dict[str, list[OutgoingMessage]] = {}
+            for row in rows:
+                by_customer.setdefault(row.customer_id, []).append(row)
+            await asyncio.gather(*(self._send_in_order(queue) for queue in by_customer.values()))
+
+    async def _send_in_order(self, rows: list[OutgoingMessage]) -> None:
+        for index, row in enumerate(rows):
+            if not await self._send(row):
+                await self.outbox.release_unsent(rows[index + 1 :])
+                return
 
     def flush_soon(self, customer_id: str) -> None:
         """Start sending a customer's messages without waiting for it."""
@@ -74,14 +83,14 @@ class OutboxSender:
         allowed = self.channels is None or channel in self.channels()
         return allowed and isinstance(self.outputs(channel), ReportingOutputChannel)
 
-    async def _send(self, row: OutgoingMessage) -> None:
+    async def _send(self, row: OutgoingMessage) -> bool:
+        """Send one message; whether it went out (and was recorded as sent)."""
         output = self.outputs(row.channel)
         if not isinstance(output, ReportingOutputChannel):
             # Not claimable here in a server (see `channels`); a sender without that
             # filter (tests) logs the message, as nobody can push it.
             logger.info("Message for %s (no push channel): %s", row.customer_id, row.message)
-            await self._sent(row, [])
-            return
+            return await self._sent(row, [])
         try:
             ids = await output.deliver(row.customer_id, row.message, skip=row.parts_sent)
         except DeliveryFailed as exc:
@@ -96,15 +105,16 @@ class OutboxSender:
                     row.attempts + 1,
                     exc,
                 )
-            return
-        await self._sent(row, ids)
+            return False
+        return await self._sent(row, ids)
 
-    async def _sent(self, row: OutgoingMessage, ids: list[str]) -> None:
+    async def _sent(self, row: OutgoingMessage, ids: list[str]) -> bool:
         if not await self.outbox.sent(row, ids):
             logger.warning("Outbox message %s was taken over while it was being sent", row.id)
-            return
+            return False
         if row.confirms_order is not None:
             await self.store.mark_confirmation_sent(row.confirms_order)
+        return True
 
     def wake(self) -> None:
         self._wake.set()

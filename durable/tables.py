@@ -226,12 +226,91 @@ def _insert_ignoring(
     ).bindparams(*(sa.bindparam(column.name, type_=column.type) for column in columns))
 
 
+def claim_customer(
+    conn: Connection,
+    table: sa.Table,
+    owner: str,
+    customer_id: str,
+    limit: int,
+    lease: timedelta,
+    channels: Sequence[str] | None = None,
+) -> list[Any]:
+    """Lease a customer's oldest pending row, as `claim_heads` would, and the pending
+    rows after it (up to `limit` in all): one claim for everything a turn queued, to
+    handle in order. What the holder does not finish it gives back (`release_lease`)."""
+    heads = claim_heads(conn, table, owner, 1, lease, customer_id, channels)
+    if not heads or limit <= 1:
+        return heads
+    params = {
+        "claim_owner": owner,
+        "claim_lease_until": heads[0]["lease_until"],
+        "claim_customer_id": customer_id,
+        "claim_after": heads[0]["id"],
+        "claim_limit": limit - 1,
+        "claim_channels": list(channels or ()),
+    }
+    follow, leased = _following_statements(table, channels is not None)
+    conn.execute(follow, params)
+    return list(conn.execute(leased, params).mappings())
+
+
+@functools.cache
+def _following_statements(table: sa.Table, by_channel: bool) -> tuple[Any, Any]:
+    following = (
+        sa.select(table.c.id)
+        .where(table.c.customer_id == sa.bindparam("claim_customer_id"))
+        .where(table.c.status == PENDING)
+        .where(table.c.id > sa.bindparam("claim_after"))
+        .order_by(table.c.id)
+        .limit(sa.bindparam("claim_limit", type_=sa.Integer))
+    )
+    if by_channel:
+        following = following.where(
+            table.c.channel.in_(sa.bindparam("claim_channels", expanding=True))
+        )
+    follow = (
+        table.update()
+        .where(table.c.id.in_(following.scalar_subquery()))
+        .values(
+            lease_owner=sa.bindparam("claim_owner"),
+            lease_until=sa.bindparam("claim_lease_until", type_=table.c.lease_until.type),
+        )
+    )
+    owned = table.c.lease_owner == sa.bindparam("claim_owner")
+    return follow, sa.select(table).where(owned).order_by(table.c.id)
+
+
+def release_lease(conn: Connection, table: sa.Table, lease: str, row_ids: Sequence[int]) -> None:
+    """Give back rows of one claim that were not handled: pending, and free at once."""
+    if row_ids:
+        conn.execute(
+            table.update()
+            .where(table.c.id.in_(list(row_ids)))
+            .where(table.c.lease_owner == lease)
+            .where(table.c.status == PENDING)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+
 def finish_leased(
     conn: Connection, table: sa.Table, row_id: int, lease: str, values: dict[str, Any]
 ) -> bool:
     """Update a row only while `lease` still holds it: False when it was taken over."""
-    held = table.update().where(table.c.id == row_id).where(table.c.lease_owner == lease)
-    return conn.execute(held.values(**values)).rowcount == 1
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(at_id=row_id, at_lease=lease)
+    statement = _finish_statement(table, tuple(values))
+    return conn.execute(statement, params).rowcount == 1
+
+
+@functools.cache
+def _finish_statement(table: sa.Table, names: tuple[str, ...]) -> Any:
+    # Prebuilt per set of columns (each turn finishes its item, each send its message).
+    return (
+        table.update()
+        .where(table.c.id == sa.bindparam("at_id"))
+        .where(table.c.lease_owner == sa.bindparam("at_lease"))
+        .values({name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
+    )
 
 
 def renew(conn: Connection, table: sa.Table, owners: list[str], lease: timedelta) -> None:

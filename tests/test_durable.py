@@ -341,6 +341,35 @@ async def test_outbox_claims_each_customers_head_in_order(store):
     assert texts(await outbox.claim("s2", 32)) == ["a2"]
 
 
+async def test_a_customers_claim_takes_their_messages_in_order_in_one_go(store):
+    outbox = Outbox(store.engine)
+    await outbox.add("A", "whatsapp", "turn:a", [{"text": "a1"}, {"text": "a2"}])
+    await outbox.add("B", "whatsapp", "turn:b", [{"text": "b1"}])
+    await outbox.add("A", "whatsapp", "turn:a2", [{"text": "a3"}])
+    claimed = await outbox.claim("s1", 32, customer_id="A")
+    assert texts(claimed) == ["a1", "a2", "a3"]
+    assert len({row.lease for row in claimed}) == 1
+    # The customer is busy: nobody else takes A's messages, B's head is free.
+    assert texts(await outbox.claim("s2", 32)) == ["b1"]
+    # Not sent behind a failure: the rest is given back, and waits for the failed one.
+    await outbox.sent(claimed[0], ["w1"])
+    await outbox.failed(claimed[1], "Graph API 503", permanent=False, message_ids=[])
+    await outbox.release_unsent(claimed[2:])
+    assert await outbox.claim("s2", 32, customer_id="A") == []
+    state = {
+        json.loads(r["message"])["text"]: (r["status"], r["lease_owner"])
+        for r in rows(store, outbox_table)
+    }
+    assert state["a2"] == state["a3"] == ("pending", None)
+
+
+async def test_a_customers_claim_respects_its_limit(store):
+    outbox = Outbox(store.engine)
+    await outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in range(5)])
+    assert texts(await outbox.claim("s1", 2, customer_id="A")) == ["a0", "a1"]
+    assert await outbox.claim("s2", 32, customer_id="A") == []
+
+
 async def test_sent_records_message_ids_and_parts(store):
     outbox = Outbox(store.engine)
     await outbox.add("A", "whatsapp", "turn:1", [{"text": "cart"}])
@@ -465,6 +494,24 @@ async def test_transient_failure_holds_the_customer_and_resends_only_the_rest(st
     await sender.flush()
     assert channel.calls[2:] == [("A", "a1", 1), ("A", "a2", 0)]
     assert sent_ids(store) == {"a1": ["a1/0", "a1/1", "a1/2"], "a2": ["a2/0"], "b1": ["b1/0"]}
+
+
+async def test_a_failure_inside_a_customers_batch_stops_their_later_messages(
+    store, monkeypatch
+):
+    monkeypatch.setattr(durable.outbox, "RETRY_BASE_SECONDS", 0.3)
+    channel = FakeChannel({"a2": [DeliveryFailed("Graph API 503")]})
+    sender = sender_for(store, channel)
+    await sender.outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in (1, 2, 3)])
+    await sender.flush("A")
+    assert channel.calls == [("A", "a1", 0), ("A", "a2", 0)]
+    assert sent_ids(store) == {"a1": ["a1/0"], "a2": None, "a3": None}
+    await sender.flush()  # the sweep: a3 still waits behind a2
+    assert len(channel.calls) == 2
+    await asyncio.sleep(0.4)
+    await sender.flush()
+    assert channel.calls[2:] == [("A", "a2", 0), ("A", "a3", 0)]
+    assert sent_ids(store) == {"a1": ["a1/0"], "a2": ["a2/0"], "a3": ["a3/0"]}
 
 
 async def test_confirmation_is_recorded_only_after_delivery(store, monkeypatch):
