@@ -18,6 +18,7 @@ Rasa in order per customer, and the replies go out through the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -63,6 +64,8 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_BODY_BYTES = 1024 * 1024  # Meta's events are a few KB; anything near this is not one
 INBOX_KIND = "whatsapp"
+# At shutdown, read receipts still on their way get this long before the client closes.
+RECEIPT_GRACE_SECONDS = 2.0
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -224,6 +227,7 @@ class WhatsAppInput(InputChannel):
         self.max_body_bytes = max_body_bytes
         # The inbox and outbox are tables in the order store's database.
         self.store = store
+        self._receipts: set[asyncio.Task[None]] = set()
         self._log_configuration()
 
     @classmethod
@@ -359,6 +363,8 @@ class WhatsAppInput(InputChannel):
         async def finish(*_: Any) -> None:
             if durable is not None:
                 await durable.stop()
+            if self._receipts:
+                await asyncio.wait(set(self._receipts), timeout=RECEIPT_GRACE_SECONDS)
             await self.client.close()
             await self.state.close()
 
@@ -377,10 +383,7 @@ class WhatsAppInput(InputChannel):
         if rasa_input is None:
             logger.debug("WhatsApp %s message %s ignored", message.type, message.id)
             return
-        try:
-            await self.client.mark_as_read(message.id)
-        except GraphApiError:
-            pass  # logged by the client; the customer still gets an answer
+        self._send_read_receipt(message.id)
         output = QueuedOutput(outbox, source=f"inbox:{item.id}")
         try:
             await on_new_message(
@@ -398,6 +401,20 @@ class WhatsAppInput(InputChannel):
             raise
         finally:
             app.ctx.durable.sender.flush_soon(message.sender)
+
+
+    def _send_read_receipt(self, message_id: str) -> None:
+        # Blue ticks and "typing..." while the turn runs, sent beside it: a round trip to
+        # Meta is not worth delaying the answer for.
+        task = asyncio.create_task(self._mark_read(message_id))
+        self._receipts.add(task)
+        task.add_done_callback(self._receipts.discard)
+
+    async def _mark_read(self, message_id: str) -> None:
+        try:
+            await self.client.mark_as_read(message_id)
+        except GraphApiError:
+            pass  # logged by the client; the customer still gets an answer
 
 
 def _inbox_item(inbound: InboundMessage) -> NewItem:
