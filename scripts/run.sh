@@ -6,9 +6,13 @@
 #                           Rasa (RASA_PORT, 5006) consumes it; with no WhatsApp/Razorpay
 #                           credentials set, the sandbox (sandbox/mode.py)
 #   scripts/run.sh shell    chat with the bot in this terminal
+# A READY line says when the bot answers (model loaded, inbox consumer running).
+# Third-party deprecation warnings and start-up chatter are left out of the console;
+# VERBOSE=1 shows everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-server}"
+started="$(date +%s)"
 
 # Settings live in the environment; a local .env file (see .env.example) is read if present.
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
@@ -19,6 +23,23 @@ RASA_PORT="${RASA_PORT:-5006}"
 ENDPOINTS=endpoints.yml
 RASA_OPTIONS=()
 mkdir -p var
+
+# Quiet by default: Python's deprecation warnings from the libraries (about 40 lines at
+# start-up: pkg_resources, distutils, jax, ...) and start-up chatter (each registered
+# action, Sanic's banner). Errors, warnings from our code, the URLs and READY stay.
+case "${VERBOSE:-0}" in
+  0|false|no|"") verbose=0 ;;
+  *) verbose=1 ;;
+esac
+NOISE='rasa_sdk\.executor +- Registered function for|sanic\.root +- (Sanic v[0-9]|Goin.? Fast|mode: |server: |python: |platform: |packages: |Starting worker|Stopping worker|Server Stopped)'
+if [ "$verbose" = 0 ]; then
+  export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning,ignore::PendingDeprecationWarning,ignore::FutureWarning}"
+  export PYTHONUNBUFFERED=1  # lines pass the filter as they are written
+fi
+quiet() {  # the filter each server's output goes through (everything with VERBOSE=1)
+  trap '' INT  # Ctrl-C stops the servers; the filter lives until their last line is out
+  if [ "$verbose" = 1 ]; then cat; else grep --line-buffered -v -E "$NOISE" || true; fi
+}
 
 pids=()
 cleanup() {
@@ -50,13 +71,13 @@ if [ "$mode" = server ]; then
     # The designer panel reads trackers through Rasa's HTTP API: on only here, with this
     # run's token.
     RASA_OPTIONS=(--enable-api --auth-token "$RASA_API_TOKEN")
-    .venv/bin/python -m sandbox &
+    .venv/bin/python -m sandbox > >(quiet) 2>&1 &
     pids+=($!)
     wait_for "http://127.0.0.1:${SANDBOX_PORT}/sandbox/api/status" "$!" "sandbox server"
   fi
 fi
 
-.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" > >(quiet) 2>&1 &
 pids+=($!)
 wait_for "http://localhost:${ACTIONS_PORT}/health" "$!" "action server"
 
@@ -69,13 +90,20 @@ case "$mode" in
     # process takes back at once what it left unfinished.
     INBOX_WAKE_URLS="http://127.0.0.1:${RASA_PORT}" \
     INBOX_CONSUMER_NAME="$(hostname):front-door:${PUBLIC_PORT}" \
-      .venv/bin/python -m server.front_door --port "$PUBLIC_PORT" --credentials credentials.yml &
+      .venv/bin/python -m server.front_door --port "$PUBLIC_PORT" --credentials credentials.yml \
+      > >(quiet) 2>&1 &
     pids+=($!)
     wait_for "http://127.0.0.1:${PUBLIC_PORT}/webhooks/whatsapp/" "$!" "front door"
     echo "Webhooks on http://localhost:${PUBLIC_PORT} (WhatsApp: /webhooks/whatsapp/webhook, Razorpay: /webhooks/razorpay/webhook); Rasa on port ${RASA_PORT}"
+    echo "Starting Rasa: loading the model takes about half a minute; READY below says when the bot answers."
+    ready_options=(--health "http://127.0.0.1:${RASA_PORT}/webhooks/whatsapp/" --since "$started"
+                   --webhooks "http://localhost:${PUBLIC_PORT}")
+    if [ "$RUN_MODE" = sandbox ]; then ready_options+=(--chat "$SANDBOX_PUBLIC_URL"); fi
+    .venv/bin/python scripts/wait_ready.py "${ready_options[@]}" &
+    pids+=($!)
     export INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa:${RASA_PORT}}"
     .venv/bin/rasa run --model models/checkout.tar.gz --endpoints "$ENDPOINTS" \
-      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" ;;
+      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" > >(quiet) 2>&1 ;;
   *)
     echo "usage: $0 [server|shell]" >&2; exit 2 ;;
 esac

@@ -11,12 +11,18 @@
 # More than one Rasa process needs REDIS_URL (conversation locks, reply tokens) and
 # PostgreSQL (DATABASE_URL for orders, the inbox and the outbox; TRACKER_STORE_URL for
 # conversations, DATABASE_URL when unset): `python -m server.stores` checks first.
+# A READY line says when every Rasa server answers; VERBOSE=1 shows the libraries'
+# deprecation warnings, left out of the console otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started="$(date +%s)"
 
 # Settings live in the environment; a local .env file (see .env.example) is read if present.
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export SQLALCHEMY_SILENCE_UBER_WARNING="${SQLALCHEMY_SILENCE_UBER_WARNING:-1}"
+case "${VERBOSE:-0}" in
+  0|false|no|"") export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning,ignore::PendingDeprecationWarning,ignore::FutureWarning}" ;;
+esac
 servers="${RASA_SERVERS:-1}"
 workers="${SANIC_WORKERS:-1}"
 first_port="${RASA_PORT:-5006}"
@@ -38,8 +44,10 @@ export SANIC_WORKERS="$workers"
 mkdir -p var
 
 pids=()
+ready_pid=""
 stop_all() {
   trap - EXIT INT TERM
+  [ -z "$ready_pid" ] || kill "$ready_pid" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
@@ -57,6 +65,7 @@ for _ in $(seq 1 120); do
 done
 
 wake_urls=()
+health=()
 for ((i = 0; i < servers; i++)); do
   port=$((first_port + i))
   # A stable name per server: a restarted server takes back its unfinished work at once.
@@ -65,6 +74,7 @@ for ((i = 0; i < servers; i++)); do
     --credentials credentials.yml --port "$port" &
   pids+=($!)
   wake_urls+=("http://127.0.0.1:${port}")
+  health+=(--health "http://127.0.0.1:${port}/webhooks/whatsapp/")
   echo "Rasa server $((i + 1))/$servers on http://localhost:${port} (${workers} worker(s))"
 done
 
@@ -74,6 +84,9 @@ INBOX_CONSUMER_NAME="$(hostname):front-door:${public_port}" \
   .venv/bin/python -m server.front_door --port "$public_port" --credentials credentials.yml &
 pids+=($!)
 echo "Front door (webhooks) on http://localhost:${public_port}"
+.venv/bin/python scripts/wait_ready.py "${health[@]}" --since "$started" \
+  --webhooks "http://localhost:${public_port}" &
+ready_pid=$!
 
 # Whichever process ends first (a crash, or Ctrl-C) ends the whole group.
 set +e
