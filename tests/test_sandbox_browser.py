@@ -15,6 +15,13 @@ from pathlib import Path
 import pytest
 
 from sandbox.harness.live_stack import MODEL, REPO, SandboxStack, log_tails, sandbox_stack
+from sandbox.harness.page_checks import (
+    ATTACK_IMG,
+    ATTACK_URL,
+    TRAP,
+    assert_no_script_ran,
+    hover_everything,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = REPO / "results"
@@ -52,6 +59,7 @@ def browser() -> Iterator[sync_api.Browser]:
 def page(browser, stack) -> Iterator[sync_api.Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     context.set_default_timeout(TURN_TIMEOUT_MS)
+    context.add_init_script(TRAP)
     page = context.new_page()
     errors: list[str] = []
     context.on("weberror", lambda error: errors.append(str(error.error)))
@@ -72,7 +80,7 @@ def as_customer(page: sync_api.Page, phone: str, name: str) -> None:
     page.dispatch_event("#phone", "change")
     page.fill("#name", name)
     page.dispatch_event("#name", "change")
-    sync_api.expect(page.locator(".customers .active")).to_have_text(f"+{phone}")
+    sync_api.expect(page.locator(".customers .active .customer-phone")).to_have_text(f"+{phone}")
 
 
 def wait_for_bot(page: sync_api.Page, before: int, words: str, stack: SandboxStack) -> str:
@@ -190,6 +198,53 @@ def test_failed_payment_is_told_in_the_chat(page, stack):
     before = bot_count(page)
     page.locator("#sheet-send").click()
     assert "Ceramic Tea Mug" in wait_for_bot(page, before, "Added", stack)
+
+
+def settle(page: sync_api.Page, before: int, stack: SandboxStack, quiet_ms: int = 1500) -> None:
+    """Until the bot said something after the first `before` bubbles, then nothing more
+    for `quiet_ms` (its turn is over), whatever the words."""
+    try:
+        page.wait_for_function(
+            "(before) => document.querySelectorAll('.bubble.in').length > before",
+            arg=before, timeout=TURN_TIMEOUT_MS,
+        )
+    except sync_api.TimeoutError:
+        raise AssertionError(f"the bot said nothing; chat: "
+                             f"{page.locator('.bubble').all_inner_texts()}\n"
+                             f"{log_tails(stack.logs)}") from None
+    count = bot_count(page)
+    while True:
+        page.wait_for_timeout(quiet_ms)
+        if bot_count(page) == count:
+            return
+        count = bot_count(page)
+
+
+def test_attack_strings_typed_to_the_real_bot_run_no_script(page, stack):
+    """The issue's attack: the message, the customer's WhatsApp name and the delivery
+    address (which the bot echoes in its order summary) hold a URL whose quote would
+    close an href, and an <img onerror>. Nothing of it may run or become an attribute."""
+    as_customer(page, "919800000103", ATTACK_URL)
+    steps = [ATTACK_URL, ATTACK_IMG, "2 masala chai", "checkout",
+             "Asha <img src=x onerror=alert(document.domain)>", ATTACK_URL]
+    for text in steps:
+        before = bot_count(page)
+        page.fill("#composer-input", text)
+        page.press("#composer-input", "Enter")
+        settle(page, before, stack)
+    summary = say(page, "560001", "evil.example", stack)  # the address, echoed
+    assert '"onmouseover="' in summary
+    hover_everything(page)
+    for link in page.locator(".bubble a").all():
+        link.hover()
+        assert link.get_attribute("href") == "https://evil.example/"
+    page.locator(".bubble.out").first.click()  # the designer panel shows the same text
+    sync_api.expect(page.locator(".turn").first).to_be_visible()
+    hover_everything(page)
+    page.get_by_role("tab", name="Requests").click()
+    assert_no_script_ran(page)
+    assert page.locator(".customers .active .customer-name").inner_text() == ATTACK_URL
+    screenshot(page, "sandbox-chat-attack-strings.png")
 
 
 @pytest.fixture(autouse=True, scope="module")
