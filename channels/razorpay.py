@@ -8,11 +8,14 @@ from the environment). Routes, under /webhooks/razorpay/:
 - POST /reconcile  a reconciler pass, asked for by `make reconcile`
                    (`Authorization: Bearer $RECONCILE_TOKEN`; closed without it)
 
-A webhook is verified, then applied and recorded once (`orders.payment_events`) in one
-transaction with the customer's notice in the durable inbox, and answered at once
-(Razorpay counts answers after 5 s as failures). A Rasa server's inbox consumer hands
-the notice to `channels.notifier`. Where a model runs (not in the front door), the
-blueprint also runs the reconciler every RECONCILE_INTERVAL_SECONDS.
+A webhook is verified, parsed and written to the durable inbox (its event id is the
+de-duplication key), and answered: the answer waits for one insert, never for the
+order's transaction, so it stays fast under any load (Razorpay counts answers after
+5 s as failures). The process's inbox consumer then applies the event once
+(`orders.payment_events`), in one transaction with the customer's notice in the inbox;
+a Rasa server's consumer hands the notice to `channels.notifier`. Where a model runs
+(not in the front door), the blueprint also runs the reconciler every
+RECONCILE_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ SIGNATURE_HEADER = "X-Razorpay-Signature"
 EVENT_ID_HEADER = "X-Razorpay-Event-Id"
 MAX_BODY_BYTES = 256 * 1024  # Razorpay's events are a few KB
 SHUTDOWN_GRACE_SECONDS = 10.0
-NOTICE_KIND = "payment"
+NOTICE_KIND = "payment"  # the customer is told of an applied event
+EVENT_KIND = "razorpay_event"  # a verified event, to apply to its order
 NO_SECRET = (
     "RAZORPAY_WEBHOOK_SECRET is not set: Razorpay webhooks cannot be verified and are "
     "refused (503), so payments are NOT confirmed. Set it to the secret entered in "
@@ -173,13 +177,15 @@ class RazorpayWebhookInput(InputChannel):
             assert self.durable is not None
             try:
                 await self.durable.inbox.prepare()
-                applied = await apply_event(self.store, event, self._queue_notice(event))
+                new = await self.durable.inbox.add([_event_item(event, body)])
             except SQLAlchemyError:
                 # Ours and transient: a 5xx makes Razorpay deliver it again later.
-                logger.exception("Razorpay event %s not applied (database)", event.event_id)
+                logger.exception("Razorpay event %s not recorded (database)", event.event_id)
                 return _error(503, "temporarily unable to record the event; retry later")
-            self._after_response(applied)
-            return response.json({"status": "ok", "outcome": applied.outcome.value})
+            if not new:
+                return response.json({"status": "duplicate"})
+            self.durable.consumer.wake()
+            return response.json({"status": "accepted"})
 
         @razorpay.route("/reconcile", methods=["POST"])
         async def reconcile(request: Request) -> HTTPResponse:
@@ -199,6 +205,8 @@ class RazorpayWebhookInput(InputChannel):
         @razorpay.listener("before_server_start")
         async def prepare(app: Sanic, _loop: Any) -> None:
             self.durable = durable = for_app(app, self.store)
+            # Any server applies events: it needs the order store, not the model.
+            durable.consumer.handle(EVENT_KIND, self._consume_event, needs_ready=False)
             if durable.front_door:
                 return  # no conversations here: the Rasa servers tell and reconcile
             self.notifier = ConversationNotifier(
@@ -263,6 +271,11 @@ class RazorpayWebhookInput(InputChannel):
             return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
         return None
 
+    async def _consume_event(self, item: InboxItem) -> None:
+        event = PaymentEvent.from_body(item.payload["event_id"], json.loads(item.payload["body"]))
+        applied = await apply_event(self.store, event, self._queue_notice(event))
+        self._after_applied(applied)
+
     def _queue_notice(self, event: PaymentEvent) -> Callable[[Connection, Applied], None]:
         """The customer's notice, written to the inbox with the event it comes from."""
 
@@ -288,12 +301,12 @@ class RazorpayWebhookInput(InputChannel):
         if not await self.notifier.notify(applied, source=f"inbox:{item.id}"):
             raise RuntimeError(f"order #{applied.order_number}: the customer could not be told")
 
-    def _after_response(self, applied: Applied) -> None:
+    def _after_applied(self, applied: Applied) -> None:
         if applied.notify_intent is not None and self.durable is not None:
             self.durable.wake()
         if applied.outcome is not Outcome.PAID or self.shopify is None:
             return
-        # Shopify is slow and optional: after the 2xx, and the reconciler catches up.
+        # Shopify is slow and optional: after the event, and the reconciler catches up.
         task = asyncio.create_task(self._sync_shopify(applied.order_number or 0))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -311,6 +324,19 @@ def token_is_valid(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode("utf-8", "ignore"), token.encode()
+    )
+
+
+def _event_item(event: PaymentEvent, body: Any) -> NewItem:
+    # Events of one order are applied one at a time, and never hold up a conversation.
+    partition = event.reference or str(event.noted_order_number or "")
+    return NewItem(
+        EVENT_KIND,
+        f"razorpay:{partition}"[:64],
+        f"razorpay-event:{event.event_id}",
+        # Kept as ASCII JSON text: a body may hold (escaped) lone surrogates, which no
+        # database takes as text.
+        {"event_id": event.event_id, "body": json.dumps(body)},
     )
 
 

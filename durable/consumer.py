@@ -42,14 +42,23 @@ class InboxConsumer:
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self._handlers: dict[str, Handler] = {}
+        self._without_model: set[str] = set()
         self._wake = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], InboxItem] = {}
         self._stopping = False
         self._drain_until = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def handle(self, kind: str, handler: Handler) -> None:
+    def handle(self, kind: str, handler: Handler, needs_ready: bool = True) -> None:
+        """Hand items of `kind` to `handler`; with `needs_ready` False, also before
+        `ready()` (a payment event needs the order store, not the model)."""
         self._handlers[kind] = handler
+        if not needs_ready:
+            self._without_model.add(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,7 +100,8 @@ class InboxConsumer:
             while True:
                 self._wake.clear()
                 free = self.concurrency - len(self._in_flight)
-                items = await self._claim(free) if free > 0 and self.ready() else []
+                kinds = self.kinds if self.ready() else sorted(self._without_model)
+                items = await self._claim(free, kinds) if free > 0 and kinds else []
                 for item in items:
                     task = asyncio.create_task(self._handle(item))
                     self._in_flight[task] = item
@@ -116,9 +126,10 @@ class InboxConsumer:
             logger.exception("Inbox: could not give back this consumer's leases")
             return 0
 
-    async def _claim(self, limit: int) -> list[InboxItem]:
+    async def _claim(self, limit: int, kinds: list[str]) -> list[InboxItem]:
         try:
-            return await self.inbox.claim(self.name, limit)
+            # Only what this process can handle: a front door leaves messages to Rasa.
+            return await self.inbox.claim(self.name, limit, kinds)
         except Exception:
             # The database is away for a moment: keep the loop, try again at the next poll.
             logger.exception("Inbox: claiming failed")

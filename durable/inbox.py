@@ -96,10 +96,11 @@ class Inbox:
 
     # -- writing from the front door -------------------------------------------------
 
-    def add_in(self, conn: Connection, items: Sequence[NewItem]) -> None:
-        """Insert `items` in the caller's transaction; ones already recorded are skipped."""
+    def add_in(self, conn: Connection, items: Sequence[NewItem]) -> int:
+        """Insert `items` in the caller's transaction; ones already recorded are skipped.
+        Returns how many were new (exactly, for a single item)."""
         if not items:
-            return
+            return 0
         if not self._tables.ready:
             # Creating tables inside the caller's transaction would go with its rollback.
             raise RuntimeError("the inbox is not prepared: await Inbox.prepare() first")
@@ -117,29 +118,34 @@ class Inbox:
             }
             for item in items
         ]
-        tables.insert_ignoring_duplicates(conn, inbox, rows, "dedupe_key")
+        return tables.insert_ignoring_duplicates(conn, inbox, rows, "dedupe_key")
 
     async def prepare(self) -> None:
         """Create the tables if needed; raises (SQLAlchemyError) while the database is away."""
         if not self._tables.ready:
             await asyncio.to_thread(self._tables.ensure)
 
-    async def add(self, items: Sequence[NewItem]) -> None:
-        await asyncio.to_thread(self._add, items)
+    async def add(self, items: Sequence[NewItem]) -> int:
+        """Write `items`; returns how many were new (exactly, for a single item)."""
+        return await asyncio.to_thread(self._add, items)
 
-    def _add(self, items: Sequence[NewItem]) -> None:
+    def _add(self, items: Sequence[NewItem]) -> int:
         with self._tables.writing() as conn:
-            self.add_in(conn, items)
+            return self.add_in(conn, items)
 
     # -- consuming ----------------------------------------------------------------------
 
-    async def claim(self, consumer: str, limit: int) -> list[InboxItem]:
-        return await asyncio.to_thread(self._claim, consumer, limit)
+    async def claim(
+        self, consumer: str, limit: int, kinds: Sequence[str] | None = None
+    ) -> list[InboxItem]:
+        """Each customer's oldest pending item (of these kinds), leased to `consumer`."""
+        return await asyncio.to_thread(self._claim, consumer, limit, kinds)
 
-    def _claim(self, consumer: str, limit: int) -> list[InboxItem]:
+    def _claim(self, consumer: str, limit: int, kinds: Sequence[str] | None) -> list[InboxItem]:
         lease = f"{consumer}/{uuid.uuid4().hex}"
+        among = ("kind", kinds) if kinds is not None else None
         with self._tables.writing() as conn:
-            rows = tables.claim_heads(conn, inbox, lease, limit, self.lease)
+            rows = tables.claim_heads(conn, inbox, lease, limit, self.lease, None, among)
         return [_item(row) for row in rows]
 
     async def renew(self, leases: list[str]) -> None:

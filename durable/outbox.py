@@ -125,11 +125,12 @@ class Outbox:
     ) -> list[OutgoingMessage]:
         lease = f"{sender}/{uuid.uuid4().hex}"
         with self._tables.writing() as conn:
+            among = ("channel", channels) if channels is not None else None
             if customer_id is None:
-                rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, None, channels)
+                rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, None, among)
             else:
                 rows = tables.claim_customer(
-                    conn, outbox, lease, customer_id, limit, SEND_LEASE, channels
+                    conn, outbox, lease, customer_id, limit, SEND_LEASE, among
                 )
         return [_message(row) for row in rows]
 

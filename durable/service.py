@@ -2,8 +2,9 @@
 
 Each channel registers its handler for its kind of inbox item; the first to start the
 server's work starts both loops, and stopping is idempotent. A front door (a process
-without a model) writes the inbox and sends the outbox, but never consumes: it wakes
-the Rasa servers named in INBOX_WAKE_URLS instead.
+without a model) writes the inbox, applies the payment events in it and sends the
+outbox; the conversations' items it leaves to the Rasa servers named in
+INBOX_WAKE_URLS, which it wakes.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Durable:
         if self._started:
             return
         self._started = True
-        if not self.front_door:
+        if self.consumer.kinds:  # a front door handles payment events, not messages
             self.consumer.start()
         self.sender.start()
 
@@ -136,13 +137,17 @@ def for_app(app: Any, store: OrderStore) -> Durable:
 
 def _pushable(inputs: Callable[[], list[Any]]) -> Callable[[], list[str]]:
     """The names of this server's channels that can push a message outside a turn."""
+    known: list[str] = []
 
     def names() -> list[str]:
-        return [
-            channel.name()
-            for channel in inputs()
-            if isinstance(channel.get_output_channel(), ReportingOutputChannel)
-        ]
+        # The server's channels are fixed once it runs: looked at once, not per send.
+        if not known:
+            known.extend(
+                channel.name()
+                for channel in inputs()
+                if isinstance(channel.get_output_channel(), ReportingOutputChannel)
+            )
+        return known
 
     return names
 

@@ -27,6 +27,10 @@ metadata = sa.MetaData()
 
 PENDING = "pending"
 
+# A claimer that takes only some rows: (column, the values it takes), such as
+# ("channel", ["whatsapp"]) for a sender or ("kind", ["razorpay_event"]) for a consumer.
+Among = tuple[str, Sequence[str]]
+
 inbox = sa.Table(
     "inbox",
     metadata,
@@ -128,11 +132,12 @@ def claim_heads(
     limit: int,
     lease: timedelta,
     customer_id: str | None = None,
-    channels: Sequence[str] | None = None,
+    among: Among | None = None,
 ) -> list[Any]:
     """Lease up to `limit` rows, each the oldest pending row of its customer, to `owner`
     (a token unique to this claim); returns them oldest first. `customer_id` and
-    `channels` narrow the rows this claimer may take."""
+    `among` narrow the rows this claimer may take; a customer whose oldest row is not
+    among them waits for another claimer to handle it."""
     now = utcnow()
     params: dict[str, Any] = {
         "claim_now": now,
@@ -140,10 +145,10 @@ def claim_heads(
         "claim_owner": owner,
         "claim_lease_until": now + lease,
         "claim_customer_id": customer_id,
-        "claim_channels": list(channels or ()),
+        "claim_among": list(among[1]) if among else [],
     }
     claim, leased = _claim_statements(
-        table, conn.dialect.name, customer_id is not None, channels is not None
+        table, conn.dialect.name, customer_id is not None, among[0] if among else None
     )
     conn.execute(claim, params)
     return list(conn.execute(leased, params).mappings())
@@ -151,7 +156,7 @@ def claim_heads(
 
 @functools.cache
 def _claim_statements(
-    table: sa.Table, dialect: str, by_customer: bool, by_channel: bool
+    table: sa.Table, dialect: str, by_customer: bool, among: str | None
 ) -> tuple[Any, Any]:
     # Built once per shape, with bound parameters: SQLAlchemy then compiles each once
     # and a claim costs only its execution (it runs after every turn and every send).
@@ -185,9 +190,9 @@ def _claim_statements(
     candidates = candidates.where(~sa.exists(busy))
     if by_customer:
         candidates = candidates.where(table.c.customer_id == sa.bindparam("claim_customer_id"))
-    if by_channel:
+    if among is not None:
         candidates = candidates.where(
-            table.c.channel.in_(sa.bindparam("claim_channels", expanding=True))
+            table.c[among].in_(sa.bindparam("claim_among", expanding=True))
         )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
@@ -205,11 +210,15 @@ def _claim_statements(
 
 def insert_ignoring_duplicates(
     conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], *unique: str
-) -> None:
+) -> int:
     """Insert `rows` (each with the same columns), skipping those whose `unique` columns
-    are taken: `INSERT ... ON CONFLICT DO NOTHING`, on SQLite and PostgreSQL alike."""
-    if rows:
-        conn.execute(_insert_ignoring(table, tuple(rows[0]), unique), list(rows))
+    are taken: `INSERT ... ON CONFLICT DO NOTHING`, on SQLite and PostgreSQL alike.
+    Returns how many were new (counted exactly for a single row)."""
+    if not rows:
+        return 0
+    statement = _insert_ignoring(table, tuple(rows[0]), unique)
+    result = conn.execute(statement, dict(rows[0]) if len(rows) == 1 else list(rows))
+    return max(result.rowcount, 0)
 
 
 @functools.cache
@@ -233,12 +242,12 @@ def claim_customer(
     customer_id: str,
     limit: int,
     lease: timedelta,
-    channels: Sequence[str] | None = None,
+    among: Among | None = None,
 ) -> list[Any]:
     """Lease a customer's oldest pending row, as `claim_heads` would, and the pending
     rows after it (up to `limit` in all): one claim for everything a turn queued, to
     handle in order. What the holder does not finish it gives back (`release_lease`)."""
-    heads = claim_heads(conn, table, owner, 1, lease, customer_id, channels)
+    heads = claim_heads(conn, table, owner, 1, lease, customer_id, among)
     if not heads or limit <= 1:
         return heads
     params = {
@@ -247,15 +256,15 @@ def claim_customer(
         "claim_customer_id": customer_id,
         "claim_after": heads[0]["id"],
         "claim_limit": limit - 1,
-        "claim_channels": list(channels or ()),
+        "claim_among": list(among[1]) if among else [],
     }
-    follow, leased = _following_statements(table, channels is not None)
+    follow, leased = _following_statements(table, among[0] if among else None)
     conn.execute(follow, params)
     return list(conn.execute(leased, params).mappings())
 
 
 @functools.cache
-def _following_statements(table: sa.Table, by_channel: bool) -> tuple[Any, Any]:
+def _following_statements(table: sa.Table, among: str | None) -> tuple[Any, Any]:
     following = (
         sa.select(table.c.id)
         .where(table.c.customer_id == sa.bindparam("claim_customer_id"))
@@ -264,9 +273,9 @@ def _following_statements(table: sa.Table, by_channel: bool) -> tuple[Any, Any]:
         .order_by(table.c.id)
         .limit(sa.bindparam("claim_limit", type_=sa.Integer))
     )
-    if by_channel:
+    if among is not None:
         following = following.where(
-            table.c.channel.in_(sa.bindparam("claim_channels", expanding=True))
+            table.c[among].in_(sa.bindparam("claim_among", expanding=True))
         )
     follow = (
         table.update()

@@ -18,9 +18,11 @@ What every answer must satisfy:
 - an accepted WhatsApp event adds one inbox row per new message id, keyed
   `whatsapp:<id>`, and nothing else; whatever it accepted, the inbox consumer can
   handle (nothing is parked);
-- a Razorpay event answered 200 is recorded once, with its outcome, in
-  webhook_events, and what else it may change depends on that outcome:
-  - `duplicate`: nothing at all (the id was recorded before);
+- a Razorpay event answered 200 is either a `duplicate` (its id is in the inbox
+  already: nothing changes at all) or `accepted`: one inbox row keyed
+  `razorpay-event:<id>`, which the server's consumer applies at once (the check
+  waits for it), recording the event once, with its outcome, in webhook_events; what
+  else it may change depends on that outcome:
   - `ignored`, `unknown_order` (a structurally valid event we do not act on, or whose
     order we cannot find: the 2xx that stops Razorpay's retries): only that one
     webhook_events row;
@@ -630,6 +632,13 @@ def parked_errors(store: OrderStore) -> list[tuple[str, str]]:
         return [tuple(row) for row in conn.execute(query)]
 
 
+def event_row_status(store: OrderStore, event_id: str) -> str | None:
+    """The status of a Razorpay event's inbox row (None before it is written)."""
+    query = sa.select(inbox.c.status).where(inbox.c.dedupe_key == f"razorpay-event:{event_id}")
+    with store.engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -792,8 +801,14 @@ def check_razorpay(
         headers["X-Razorpay-Event-Id"] = event_header
     before = snapshot(stack.store)
     status, answer = stack.post(RAZORPAY_WEBHOOK, body, headers)
-    after = snapshot(stack.store)
     assert status < 500, (status, answer)
+    event_id = recorded_event_id(event_header, body)
+    if status == 200 and answer["status"] == "accepted":
+        # Recorded in the inbox before the answer; the server applies it just after.
+        assert wait_until(lambda: event_row_status(stack.store, event_id) == "done", 10), (
+            event_row_status(stack.store, event_id)
+        )
+    after = snapshot(stack.store)
     changes = diff(before, after)
     assert not any(changes.removed.values()), changes.describe()
     assert not changes.added["order_items"] and not changes.changed["order_items"]
@@ -802,14 +817,18 @@ def check_razorpay(
         assert status in (400, 413), (status, answer)
         assert changes.empty, f"refused ({status} {answer}) but written: {changes.describe()}"
         return status, answer
-    outcome = answer["outcome"]
-    if outcome == "duplicate":
+    if answer["status"] == "duplicate":
         assert changes.empty, changes.describe()
         return status, answer
-    event_id = recorded_event_id(event_header, body)
+    assert answer == {"status": "accepted"}, answer
+    [event_row] = [row for row in changes.added["inbox"] if row["kind"] == "razorpay_event"]
+    assert event_row["dedupe_key"] == f"razorpay-event:{event_id}"
+    changes.added["inbox"].remove(event_row)
     [recorded] = changes.added["webhook_events"]
     assert not changes.changed["webhook_events"]
-    assert (recorded["event_id"], recorded["outcome"]) == (event_id, outcome)
+    assert recorded["event_id"] == event_id
+    outcome = recorded["outcome"]
+    answer = {**answer, "outcome": outcome}  # for the callers: how it was applied
     number = recorded["order_number"]
     if outcome in ("ignored", "unknown_order"):
         assert number is None
@@ -866,7 +885,7 @@ def assert_razorpay_still_confirms(stack: Stack) -> None:
         "X-Razorpay-Signature": razorpay_api.sign(body),
         "X-Razorpay-Event-Id": f"evt_final{next(_events)}",
     })
-    assert (status, answer) == (200, {"status": "ok", "outcome": "paid"})
+    assert (status, answer) == (200, {"status": "accepted"})
     assert wait_until(lambda: any(
         "Payment successful" in json.dumps(m, ensure_ascii=False)
         and f"#{target.number}" in json.dumps(m, ensure_ascii=False)

@@ -349,6 +349,8 @@ class WhatsAppInput(InputChannel):
         async def prepare(app: Sanic, _loop: Any) -> None:
             nonlocal durable
             durable = for_app(app, self.store or get_store())
+            if durable.front_door:
+                return  # no model here: the Rasa servers take the messages
             outbox = durable.outbox
             durable.consumer.handle(
                 INBOX_KIND, lambda item: self._consume(item, on_new_message, app, outbox)
