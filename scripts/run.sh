@@ -25,15 +25,16 @@ RASA_OPTIONS=()
 mkdir -p var
 
 # Quiet by default: Python's deprecation warnings from the libraries (about 40 lines at
-# start-up: pkg_resources, distutils, jax, ...) and start-up chatter (each registered
-# action, Sanic's banner). Errors, warnings from our code, the URLs and READY stay.
+# start-up: pkg_resources, distutils, jax, ...; scripts/quiet/sitecustomize.py drops them
+# in each process) and start-up chatter (each registered action, Sanic's banner).
+# Errors, other warnings, warnings from our own code, the URLs and READY stay.
 case "${VERBOSE:-0}" in
   0|false|no|"") verbose=0 ;;
   *) verbose=1 ;;
 esac
 NOISE='rasa_sdk\.executor +- Registered function for|sanic\.root +- (Sanic v[0-9]|Goin.? Fast|mode: |server: |python: |platform: |packages: |Starting worker|Stopping worker|Server Stopped)'
 if [ "$verbose" = 0 ]; then
-  export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning,ignore::PendingDeprecationWarning,ignore::FutureWarning}"
+  export PYTHONPATH="$PWD/scripts/quiet${PYTHONPATH:+:$PYTHONPATH}"
   export PYTHONUNBUFFERED=1  # lines pass the filter as they are written
 fi
 quiet() {  # the filter each server's output goes through (everything with VERBOSE=1)

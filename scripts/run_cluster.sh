@@ -21,7 +21,7 @@ started="$(date +%s)"
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export SQLALCHEMY_SILENCE_UBER_WARNING="${SQLALCHEMY_SILENCE_UBER_WARNING:-1}"
 case "${VERBOSE:-0}" in
-  0|false|no|"") export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning,ignore::PendingDeprecationWarning,ignore::FutureWarning}" ;;
+  0|false|no|"") export PYTHONPATH="$PWD/scripts/quiet${PYTHONPATH:+:$PYTHONPATH}" ;;  # see run.sh
 esac
 servers="${RASA_SERVERS:-1}"
 workers="${SANIC_WORKERS:-1}"

@@ -137,17 +137,75 @@ def test_the_script_says_ready_once_the_bot_comes_up_and_not_ready_at_the_timeou
 
 
 @pytest.mark.parametrize("script", ["run.sh", "run_cluster.sh"])
-def test_run_scripts_leave_library_deprecation_warnings_out_unless_verbose(script):
+def test_run_scripts_load_the_quiet_warnings_unless_verbose(script):
     text = (REPO / "scripts" / script).read_text()
-    found = re.search(r'export PYTHONWARNINGS="\$\{PYTHONWARNINGS:-([^}"]+)\}"', text)
-    assert found, f"{script} sets no default PYTHONWARNINGS"
-    assert "VERBOSE" in text and "wait_ready.py" in text
-    noisy = ("import warnings; warnings.warn('old API', DeprecationWarning);"
-             "warnings.warn('soon', FutureWarning); warnings.warn('ours', UserWarning)")
-    quiet = subprocess.run([sys.executable, "-c", noisy], capture_output=True, text=True,
-                           env={"PYTHONWARNINGS": found.group(1)}, timeout=30)
-    assert "old API" not in quiet.stderr and "soon" not in quiet.stderr
-    assert "ours" in quiet.stderr  # warnings that are not about deprecation stay
+    assert 'export PYTHONPATH="$PWD/scripts/quiet' in text and "VERBOSE" in text
+    assert "wait_ready.py" in text
+
+
+NOISY = """
+import warnings
+import {module}
+{module}.deprecated()
+warnings.warn("soon changed", FutureWarning)  # from __main__: not ours either
+warnings.filterwarnings("once", category=DeprecationWarning)  # as Sanic does
+{module}.deprecated()
+{module}.other()
+"""
+LIBRARY = """
+import warnings
+def deprecated():
+    warnings.warn("old API of {where}", DeprecationWarning, stacklevel=1)
+def other():
+    warnings.warn("a user warning from {where}", UserWarning, stacklevel=1)
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_deprecation_warnings_from_libraries_are_left_out_and_ours_shown(tmp_path, verbose):
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    (library / "somelib.py").write_text(LIBRARY.format(where="a library"))
+    ours = REPO / "var" / "warns_test_module.py"  # inside the repository: our code
+    ours.parent.mkdir(exist_ok=True)
+    ours.write_text(LIBRARY.format(where="our code"))
+    paths = [str(library), str(ours.parent)]
+    if not verbose:
+        paths.insert(0, str(REPO / "scripts" / "quiet"))
+    try:
+        shown = {}
+        for module in ("somelib", "warns_test_module"):
+            run = subprocess.run(
+                [sys.executable, "-c", NOISY.format(module=module)], capture_output=True,
+                text=True, timeout=60, cwd=tmp_path,
+                env={"PYTHONPATH": ":".join(paths), "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+            assert run.returncode == 0, run.stderr
+            shown[module] = run.stderr
+    finally:
+        ours.unlink()
+    assert ("old API of a library" in shown["somelib"]) is verbose
+    assert ("soon changed" in shown["somelib"]) is verbose
+    assert "a user warning from a library" in shown["somelib"]
+    assert "old API of our code" in shown["warns_test_module"]
+
+
+def test_only_files_of_this_repository_count_as_ours():
+    spec = importlib.util.spec_from_file_location(
+        "quiet_sitecustomize", REPO / "scripts" / "quiet" / "sitecustomize.py")
+    assert spec and spec.loader
+    quiet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quiet)
+    try:
+        assert quiet.ours(str(REPO / "actions" / "cart.py"))
+        for other in ("<frozen importlib._bootstrap>", "<string>", "sitecustomize.py",
+                      str(REPO / ".venv/lib/python3.10/site-packages/sanic/app.py"),
+                      "/usr/lib/python3.10/warnings.py"):
+            assert not quiet.ours(other), other
+    finally:
+        import warnings
+
+        warnings._showwarnmsg = quiet._show  # this process keeps its own printing
 
 
 def test_run_sh_filters_start_up_chatter_but_not_errors():
