@@ -10,12 +10,13 @@ Processes (all on loopback, SQLite files under a temporary directory):
   same HMAC-SHA256 signature and inserts one row, on one kept-open SQLite connection in
   WAL mode with synchronous=NORMAL (the order store's settings), from a worker thread.
 - **route**: the front door (`python -m server.front_door` with the project's
-  credentials.yml): POST /webhooks/razorpay/webhook verifies the signature, reads the
-  event id (a redelivery stops there), then applies the event and writes the
-  customer's notice to the inbox in one SQLite transaction, and answers. It wakes the
-  Rasa servers (INBOX_WAKE_URLS) after each paid event; here a sink process
-  (`--serve-sink`) takes those calls, so the front door pays for them as it would in
-  production. Nobody consumes the notices.
+  credentials.yml): POST /webhooks/razorpay/webhook verifies the signature, parses the
+  event and writes it to the inbox (one insert; a redelivery's insert finds its id
+  there and answers "duplicate"), and answers. Its inbox consumer then applies the
+  event (the order's transaction and the customer's notice in the inbox) and wakes
+  the Rasa servers (INBOX_WAKE_URLS; a sink process, `--serve-sink`, takes those
+  calls, so the front door pays for them as it would in production). Each route run
+  ends when every event of it is applied, and that time is reported too.
 - **client**: this script with `--loadgen` (raw keep-alive HTTP/1.1 on uvloop): closed loop at
   `--concurrency` (each connection sends its next delivery when the previous one was
   answered), or open loop on a fixed schedule.
@@ -50,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -355,11 +357,24 @@ async def warm_up(url: str, deliveries: list[tuple[bytes, dict]]) -> None:
 
 async def measure(workdir: Path, name: str, url: str, pid: int,
                   warmup: list[tuple[bytes, dict]], deliveries: list[tuple[bytes, dict]],
-                  concurrency: int | None = None, rate: float | None = None) -> dict[str, Any]:
+                  concurrency: int | None = None, rate: float | None = None,
+                  applied: Callable[[], int] | None = None) -> dict[str, Any]:
+    """One load run. `applied` counts the events applied so far: the route answers once
+    an event is in the inbox and applies it just after, so its run ends when every
+    event of it is applied too (`applied_seconds`, CPU included)."""
     await warm_up(url, warmup)
     schedule = [i / rate for i in range(len(deliveries))] if rate else None
+    applied_before = applied() if applied else 0
     cpu = cpu_seconds(pid)
+    started = time.monotonic()
     raw = await run_loadgen(workdir, url, deliveries, concurrency, schedule)
+    drained = None
+    if applied is not None:
+        events = len({headers["X-Razorpay-Event-Id"] for _, headers in deliveries})
+        # Another process applies them: its database is all there is to watch.
+        while applied() - applied_before < events:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        drained = time.monotonic() - started
     cpu = cpu_seconds(pid) - cpu
     result = summarize(raw)
     # deliveries come in pairs: the first applies the event, the second is a redelivery
@@ -367,7 +382,12 @@ async def measure(workdir: Path, name: str, url: str, pid: int,
     result["redelivery_p99_ms"] = percentile(raw["latencies"][1::2], 0.99) * 1000
     result["server"] = name
     result["cpu_ms_per_delivery"] = 1000 * cpu / len(deliveries)
-    result["server_cores_used"] = cpu / raw["seconds"]
+    result["server_cores_used"] = cpu / (drained or raw["seconds"])
+    if drained is not None:
+        # From the first delivery until the last event was applied (the loadgen's
+        # start-up counts in, so this errs on the slow side).
+        result["applied_seconds"] = drained
+        result["applied_per_second"] = len(deliveries) / 2 / drained
     if rate:
         result["rate_asked"] = rate
     return result
@@ -416,6 +436,10 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
     ]
     processes: dict[str, subprocess.Popen] = {}
     base_url = f"http://127.0.0.1:{base_port}/webhook"
+
+    def applied() -> int:
+        return count_rows(orders_db, "SELECT count(*) FROM webhook_events")
+
     route_url = f"http://127.0.0.1:{route_port}{ROUTE}"
     with running(servers, env, workdir, processes) as logs:
         try:
@@ -429,14 +453,15 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
                                           concurrency=concurrency),
                 "route": await measure(workdir, "route", route_url, pids["front_door"],
                                        route_warm, twice(closed_orders, "rc"),
-                                       concurrency=concurrency),
+                                       concurrency=concurrency, applied=applied),
             }
             rate = paced_share * closed["route"]["per_second"]
             route_warm = [signed(paid_event(n, c, t), f"evt_rw_{n}")
                           for n, c, t in warm[WARMUP:]]
             open_loop = {
                 "route": await measure(workdir, "route", route_url, pids["front_door"],
-                                       route_warm, twice(paced, "rp"), rate=rate),
+                                       route_warm, twice(paced, "rp"), rate=rate,
+                                       applied=applied),
                 "baseline": await measure(workdir, "baseline", base_url, pids["baseline"],
                                           base_warm[WARMUP:], twice(paced, "bp"), rate=rate),
             }
@@ -506,6 +531,10 @@ def report(results: dict[str, Any]) -> str:
         f"{closed['baseline']['p99_ms']:.1f} ms (target < 50 ms: "
         f"{'met' if p99_ok else 'NOT met'}); open loop p99 route "
         f"{open_loop['route']['p99_ms']:.1f} ms, baseline {open_loop['baseline']['p99_ms']:.1f} ms",
+        f"route, closed loop: every event applied {route['applied_seconds']:.2f} s after the "
+        f"first delivery ({route['applied_per_second']:.0f} events/s; the answers took "
+        f"{route['seconds']:.2f} s); open loop: {open_loop['route']['applied_seconds']:.2f} s "
+        f"(answers {open_loop['route']['seconds']:.2f} s)",
         f"checks: {checks['orders_paid']}/{checks['orders']} orders paid, "
         f"{checks['events_recorded']} events recorded, {checks['notices_in_inbox']} notices "
         f"in the inbox, {checks['baseline_rows']} baseline rows",

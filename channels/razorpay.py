@@ -21,6 +21,7 @@ RECONCILE_INTERVAL_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -58,6 +59,8 @@ MAX_BODY_BYTES = 256 * 1024  # Razorpay's events are a few KB
 SHUTDOWN_GRACE_SECONDS = 10.0
 NOTICE_KIND = "payment"  # the customer is told of an applied event
 EVENT_KIND = "razorpay_event"  # a verified event, to apply to its order
+# Events a process applies itself at once; more wait in the inbox for its consumer.
+MAX_APPLYING = 64
 NO_SECRET = (
     "RAZORPAY_WEBHOOK_SECRET is not set: Razorpay webhooks cannot be verified and are "
     "refused (503), so payments are NOT confirmed. Set it to the secret entered in "
@@ -113,6 +116,7 @@ class RazorpayWebhookInput(InputChannel):
         self.reconciler: Reconciler | None = None
         self._reconciling: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._applying: set[asyncio.Task] = set()
         if not self.secrets:
             logger.error(NO_SECRET)
         if gateway is None:
@@ -174,17 +178,27 @@ class RazorpayWebhookInput(InputChannel):
                 reason = str(exc) if isinstance(exc, EventParseError) else "invalid JSON"
                 logger.warning("Razorpay webhook refused: %s", reason)
                 return _error(400, reason)
-            assert self.durable is not None
+            durable = self.durable
+            assert durable is not None
+            item = _event_item(event, body)
+            # Applied by this process right after the answer, unless it has too many in
+            # hand already: then by its consumer, from the inbox.
+            lease = None
+            if len(self._applying) < MAX_APPLYING:
+                lease = durable.inbox.lease_for(durable.consumer.name)
             try:
-                await self.durable.inbox.prepare()
-                new = await self.durable.inbox.add([_event_item(event, body)])
+                await durable.inbox.prepare()
+                new = await durable.inbox.add([item], held_by=lease)
             except SQLAlchemyError:
                 # Ours and transient: a 5xx makes Razorpay deliver it again later.
                 logger.exception("Razorpay event %s not recorded (database)", event.event_id)
                 return _error(503, "temporarily unable to record the event; retry later")
             if not new:
                 return response.json({"status": "duplicate"})
-            self.durable.consumer.wake()
+            if lease is None:
+                durable.consumer.wake()
+            else:
+                self._apply_soon(event, item.dedupe_key, lease)
             return response.json({"status": "accepted"})
 
         @razorpay.route("/reconcile", methods=["POST"])
@@ -245,6 +259,8 @@ class RazorpayWebhookInput(InputChannel):
         async def stop(*_: Any) -> None:
             if self._reconciling is not None:
                 self._reconciling.cancel()
+            if self._applying:  # what is not applied by then, the next consumer applies
+                await asyncio.wait(self._applying, timeout=SHUTDOWN_GRACE_SECONDS)
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
             if self._reconciling is not None:
@@ -270,6 +286,35 @@ class RazorpayWebhookInput(InputChannel):
             )
             return _error(403, f"missing or invalid {SIGNATURE_HEADER}")
         return None
+
+    def _apply_soon(self, event: PaymentEvent, key: str, lease: str) -> None:
+        task = asyncio.create_task(self._apply_held(event, key, lease))
+        self._applying.add(task)
+        task.add_done_callback(self._applying.discard)
+
+    async def _apply_held(self, event: PaymentEvent, key: str, lease: str) -> None:
+        """Apply an event this process wrote to the inbox as its own: the inbox row is
+        marked done in the event's transaction. A crash before leaves it to the consumer
+        (after a restart, at once); a failure hands it to the consumer's retries now."""
+        assert self.durable is not None
+        inbox = self.durable.inbox
+        queue_notice = self._queue_notice(event)
+
+        def then(conn: Connection, applied: Applied) -> None:
+            queue_notice(conn, applied)
+            inbox.finish_held_in(conn, key, lease)
+
+        try:
+            applied = await apply_event(self.store, event, then)
+            if applied.outcome is Outcome.DUPLICATE:  # applied before: nothing was written
+                await inbox.finish_held(key, lease)
+        except Exception:
+            logger.exception("Razorpay event %s: applying failed, left to the inbox", key)
+            with contextlib.suppress(Exception):
+                await inbox.give_back(key, lease)
+            self.durable.consumer.wake()
+            return
+        self._after_applied(applied)
 
     async def _consume_event(self, item: InboxItem) -> None:
         event = PaymentEvent.from_body(item.payload["event_id"], json.loads(item.payload["body"]))

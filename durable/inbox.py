@@ -96,9 +96,13 @@ class Inbox:
 
     # -- writing from the front door -------------------------------------------------
 
-    def add_in(self, conn: Connection, items: Sequence[NewItem]) -> int:
+    def add_in(
+        self, conn: Connection, items: Sequence[NewItem], held_by: str | None = None
+    ) -> int:
         """Insert `items` in the caller's transaction; ones already recorded are skipped.
-        Returns how many were new (exactly, for a single item)."""
+        Returns how many were new (exactly, for a single item). `held_by` (a lease, see
+        `lease_for`) writes them already leased: the writer handles them itself, and
+        they go to the consumers only if it does not finish them within the lease."""
         if not items:
             return 0
         if not self._tables.ready:
@@ -113,25 +117,53 @@ class Inbox:
                 "payload": tables.dumps(item.payload),
                 "status": PENDING,
                 "attempts": 0,
-                "claims": 0,
+                "claims": 1 if held_by else 0,
                 "received_at": now,
+                "lease_owner": held_by,
+                "lease_until": now + self.lease if held_by else None,
             }
             for item in items
         ]
         return tables.insert_ignoring_duplicates(conn, inbox, rows, "dedupe_key")
+
+    @staticmethod
+    def lease_for(consumer: str) -> str:
+        """A new lease of `consumer`'s: given back with its others when it restarts."""
+        return f"{consumer}/{uuid.uuid4().hex}"
 
     async def prepare(self) -> None:
         """Create the tables if needed; raises (SQLAlchemyError) while the database is away."""
         if not self._tables.ready:
             await asyncio.to_thread(self._tables.ensure)
 
-    async def add(self, items: Sequence[NewItem]) -> int:
+    async def add(self, items: Sequence[NewItem], held_by: str | None = None) -> int:
         """Write `items`; returns how many were new (exactly, for a single item)."""
-        return await asyncio.to_thread(self._add, items)
+        return await asyncio.to_thread(self._add, items, held_by)
 
-    def _add(self, items: Sequence[NewItem]) -> int:
+    def _add(self, items: Sequence[NewItem], held_by: str | None) -> int:
         with self._tables.writing() as conn:
-            return self.add_in(conn, items)
+            return self.add_in(conn, items, held_by)
+
+    def finish_held_in(self, conn: Connection, dedupe_key: str, lease: str) -> bool:
+        """Mark an item written with `held_by=lease` done, in the caller's transaction;
+        False when its lease ran out and a consumer took it over."""
+        return tables.finish_by_key(conn, inbox, dedupe_key, lease, _done_values())
+
+    async def finish_held(self, dedupe_key: str, lease: str) -> bool:
+        return await asyncio.to_thread(
+            self._tables.write, tables.finish_by_key, inbox, dedupe_key, lease, _done_values()
+        )
+
+    async def give_back(self, dedupe_key: str, lease: str) -> None:
+        """Leave an item written with `held_by=lease` to the consumers, at once."""
+        await asyncio.to_thread(
+            self._tables.write,
+            tables.finish_by_key,
+            inbox,
+            dedupe_key,
+            lease,
+            {"lease_owner": None, "lease_until": None},
+        )
 
     # -- consuming ----------------------------------------------------------------------
 
@@ -142,7 +174,7 @@ class Inbox:
         return await asyncio.to_thread(self._claim, consumer, limit, kinds)
 
     def _claim(self, consumer: str, limit: int, kinds: Sequence[str] | None) -> list[InboxItem]:
-        lease = f"{consumer}/{uuid.uuid4().hex}"
+        lease = self.lease_for(consumer)
         among = ("kind", kinds) if kinds is not None else None
         with self._tables.writing() as conn:
             rows = tables.claim_heads(conn, inbox, lease, limit, self.lease, None, among)
@@ -158,9 +190,7 @@ class Inbox:
 
     async def done(self, item: InboxItem) -> bool:
         """Mark the item handled; False when its lease was lost to another consumer."""
-        return await asyncio.to_thread(
-            self._finish, item, {"status": DONE, "finished_at": utcnow(), "lease_owner": None}
-        )
+        return await asyncio.to_thread(self._finish, item, _done_values())
 
     async def failed(self, item: InboxItem, error: str) -> bool:
         """Count a failed attempt; returns True when the item is now parked."""
@@ -191,6 +221,10 @@ class Inbox:
 
     async def purge(self, older_than: timedelta = KEEP_DONE) -> int:
         return await asyncio.to_thread(self._tables.write, _purge, older_than)
+
+
+def _done_values() -> dict[str, Any]:
+    return {"status": DONE, "finished_at": utcnow(), "lease_owner": None}
 
 
 def _item(row: Any) -> InboxItem:

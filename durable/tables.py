@@ -306,17 +306,28 @@ def finish_leased(
 ) -> bool:
     """Update a row only while `lease` still holds it: False when it was taken over."""
     params = {f"new_{name}": value for name, value in values.items()}
-    params.update(at_id=row_id, at_lease=lease)
+    params.update(at_row=row_id, at_lease=lease)
     statement = _finish_statement(table, tuple(values))
     return conn.execute(statement, params).rowcount == 1
 
 
+def finish_by_key(
+    conn: Connection, table: sa.Table, key: str, lease: str, values: dict[str, Any]
+) -> bool:
+    """`finish_leased` for a row known by its de-duplication key."""
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(at_row=key, at_lease=lease)
+    statement = _finish_statement(table, tuple(values), "dedupe_key")
+    return conn.execute(statement, params).rowcount == 1
+
+
 @functools.cache
-def _finish_statement(table: sa.Table, names: tuple[str, ...]) -> Any:
-    # Prebuilt per set of columns (each turn finishes its item, each send its message).
+def _finish_statement(table: sa.Table, names: tuple[str, ...], by: str = "id") -> Any:
+    # Prebuilt per set of columns (each turn finishes its item, each send its message),
+    # for the row whose `by` column is the parameter at_row.
     return (
         table.update()
-        .where(table.c.id == sa.bindparam("at_id"))
+        .where(table.c[by] == sa.bindparam("at_row"))
         .where(table.c.lease_owner == sa.bindparam("at_lease"))
         .values({name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
     )

@@ -645,6 +645,43 @@ async def test_consumer_routes_items_by_kind(store, consumers):
     assert (stats["pending"], stats["parked"], stats["in_flight"]) == (2, 0, 0)
 
 
+async def test_an_item_written_held_is_its_writers_until_the_writer_restarts(store, consumers):
+    inbox = Inbox(store.engine)
+    lease = Inbox.lease_for("front-door")
+    await inbox.add([new("A", "evt", "razorpay_event")], held_by=lease)
+    others = Recorder()
+    other = InboxConsumer(inbox, "rasa", poll_seconds=0.05)
+    other.handle("razorpay_event", others, needs_ready=False)
+    consumers.append(other)
+    other.start()
+    await asyncio.sleep(0.3)
+    assert others.log == [] and (await inbox.stats())["in_flight"] == 1
+    # The writer was killed before it finished: started again, it takes its items back.
+    mine = Recorder()
+    restarted = InboxConsumer(inbox, "front-door", poll_seconds=0.05)
+    restarted.handle("razorpay_event", mine, needs_ready=False)
+    consumers.append(restarted)
+    restarted.start()
+    async def handled() -> bool:
+        return (await inbox.stats())["pending"] == 0
+
+    await eventually(handled)
+    assert len(mine.log) + len(others.log) == 2  # started and ended, by one of them
+
+
+async def test_a_held_item_is_finished_or_given_back_only_under_its_lease(store):
+    inbox = Inbox(store.engine)
+    lease = Inbox.lease_for("front-door")
+    await inbox.add([new("A", "e1", "razorpay_event"), new("B", "e2", "razorpay_event")],
+                    held_by=lease)
+    assert await inbox.claim("rasa", 10) == []
+    assert not await inbox.finish_held("e1", Inbox.lease_for("front-door"))
+    assert await inbox.finish_held("e1", lease)
+    await inbox.give_back("e2", lease)
+    assert keys(await inbox.claim("rasa", 10)) == ["e2"]
+    assert [r["status"] for r in rows(store, inbox_table)] == ["done", "pending"]
+
+
 async def test_items_that_need_no_model_are_consumed_before_it_is_ready(store, consumers):
     inbox = Inbox(store.engine)
     chats, events = Recorder(), Recorder()

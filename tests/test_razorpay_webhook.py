@@ -17,10 +17,12 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
+import channels.razorpay
 from channels.razorpay import RazorpayWebhookInput
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp.client import WhatsAppClient
 from channels.whatsapp.store import ChannelState
+from durable.tables import inbox
 from gateways.razorpay import RazorpayGateway
 from orders.payment_links import ensure_link
 from orders.store import OrderStatus, OrderStore, webhook_events
@@ -99,6 +101,12 @@ async def outcomes(store: OrderStore, count: int) -> list[str]:
     raise AssertionError(f"{len(found)} of {count} events applied")
 
 
+def inbox_statuses(store: OrderStore, kind: str) -> list[str]:
+    query = sa.select(inbox.c.status).where(inbox.c.kind == kind).order_by(inbox.c.id)
+    with store.engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
 def recorded_events(store: OrderStore) -> int:
     with store.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(webhook_events)).scalar()
@@ -158,6 +166,40 @@ async def test_every_paid_event_type_at_once_confirms_once(
     assert (await outcomes(store, len(deliveries))).count("paid") == 1
     assert len(await settle(graph, 1)) == 1
     assert agent.max_concurrent == 1  # the tracker lock serialises the conversation
+
+
+async def test_an_event_the_route_fails_to_apply_is_applied_by_the_inbox_consumer(
+    store, server, razorpay, graph, linked, monkeypatch
+):
+    real = channels.razorpay.apply_event
+    calls = []
+
+    async def fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE orders", {}, Exception("database is locked"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(channels.razorpay, "apply_event", fails_once)
+    payment = razorpay.pay(linked.payment_link_id)
+    delivery = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    assert await deliver(server, *delivery) == (200, {"status": "accepted"})
+    assert await outcome(store, *delivery) == "paid"
+    assert len(calls) == 2
+    assert len(await settle(graph, 1)) == 1
+    assert inbox_statuses(store, "razorpay_event") == ["done"]
+
+
+async def test_events_beyond_those_in_hand_wait_in_the_inbox_for_its_consumer(
+    store, server, razorpay, graph, linked, monkeypatch
+):
+    monkeypatch.setattr(channels.razorpay, "MAX_APPLYING", 0)
+    payment = razorpay.pay(linked.payment_link_id)
+    delivery = razorpay.webhook("payment_link.paid", linked.payment_link_id, payment)
+    assert await deliver(server, *delivery) == (200, {"status": "accepted"})
+    assert await outcome(store, *delivery) == "paid"
+    assert len(await settle(graph, 1)) == 1
+    assert inbox_statuses(store, "razorpay_event") == ["done"]
 
 
 @pytest.mark.parametrize(
