@@ -241,6 +241,12 @@ def test_the_checkout_page_shows_names_and_descriptions_as_text(browser):
             sync_api.expect(page.locator("#customer")).to_contain_text("evil.example")
             page.locator("#customer").hover()
             assert_no_script_ran(page)
+        phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True}
+        with open_page(browser, f"{sandbox.url}/pay/{link['id']}", **phone) as page:
+            sync_api.expect(page.locator("#amount")).to_have_text("₹799")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            sync_api.expect(page.get_by_role("button", name="Pay (UPI)")).to_be_in_viewport()
+            screenshot(page, "sandbox-phone-checkout.png")
 
 
 # -- a phone -----------------------------------------------------------------------------

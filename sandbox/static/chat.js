@@ -195,8 +195,9 @@
   }
 
   function tooLong(text) {
-    if (text.length <= state.textLimit) return "";
-    return `Too long for one WhatsApp message: ${text.length.toLocaleString("en-IN")} characters, ` +
+    const length = [...text].length; // characters as the sandbox server counts them
+    if (length <= state.textLimit) return "";
+    return `Too long for one WhatsApp message: ${length.toLocaleString("en-IN")} characters, ` +
       `the limit is ${state.textLimit.toLocaleString("en-IN")}. Shorten it or send it in parts.`;
   }
 
