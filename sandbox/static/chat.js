@@ -227,7 +227,10 @@
       known(state.phone, state.name);
       renderCustomers();
     }
-    if (entry.data.queued) state.waiting += 1;
+    if (entry.data.queued) {
+      state.waiting += 1;
+      if (!$("chat-status").classList.contains("typing")) showTyping(false);
+    }
     render(entry);
     state.selectedMessageId = entry.data.message.id;
     return true;
@@ -416,7 +419,10 @@
       const entry = JSON.parse(event.data);
       if (entry.kind === "request") { logRequest(entry); return; }
       if (!entry.phone) return;
-      if (entry.kind === "delivery") state.waiting = Math.max(0, state.waiting - 1);
+      if (entry.kind === "delivery") {
+        state.waiting = Math.max(0, state.waiting - 1);
+        if (!$("chat-status").classList.contains("typing")) showTyping(false);
+      }
       if (entry.kind === "named" || entry.kind === "customer") {
         const name = entry.data.name;
         if (entry.phone !== state.phone && name) known(entry.phone, name);
