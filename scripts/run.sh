@@ -72,13 +72,13 @@ if [ "$mode" = server ]; then
     # The designer panel reads trackers through Rasa's HTTP API: on only here, with this
     # run's token.
     RASA_OPTIONS=(--enable-api --auth-token "$RASA_API_TOKEN")
-    .venv/bin/python -m sandbox > >(quiet) 2>&1 &
+    .venv/bin/python -m sandbox > >(quiet) 2> >(quiet >&2) &
     pids+=($!)
     wait_for "http://127.0.0.1:${SANDBOX_PORT}/sandbox/api/status" "$!" "sandbox server"
   fi
 fi
 
-.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" > >(quiet) 2>&1 &
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" > >(quiet) 2> >(quiet >&2) &
 pids+=($!)
 wait_for "http://localhost:${ACTIONS_PORT}/health" "$!" "action server"
 
@@ -92,7 +92,7 @@ case "$mode" in
     INBOX_WAKE_URLS="http://127.0.0.1:${RASA_PORT}" \
     INBOX_CONSUMER_NAME="$(hostname):front-door:${PUBLIC_PORT}" \
       .venv/bin/python -m server.front_door --port "$PUBLIC_PORT" --credentials credentials.yml \
-      > >(quiet) 2>&1 &
+      > >(quiet) 2> >(quiet >&2) &
     pids+=($!)
     wait_for "http://127.0.0.1:${PUBLIC_PORT}/webhooks/whatsapp/" "$!" "front door"
     echo "Webhooks on http://localhost:${PUBLIC_PORT} (WhatsApp: /webhooks/whatsapp/webhook, Razorpay: /webhooks/razorpay/webhook); Rasa on port ${RASA_PORT}"
@@ -104,7 +104,7 @@ case "$mode" in
     pids+=($!)
     export INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa:${RASA_PORT}}"
     .venv/bin/rasa run --model models/checkout.tar.gz --endpoints "$ENDPOINTS" \
-      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" > >(quiet) 2>&1 ;;
+      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" > >(quiet) 2> >(quiet >&2) ;;
   *)
     echo "usage: $0 [server|shell]" >&2; exit 2 ;;
 esac
