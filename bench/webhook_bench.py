@@ -12,11 +12,13 @@ Processes (all on loopback, SQLite files under a temporary directory):
 - **route**: the front door (`python -m server.front_door` with the project's
   credentials.yml): POST /webhooks/razorpay/webhook verifies the signature, parses the
   event and writes it to the inbox (one insert; a redelivery's insert finds its id
-  there and answers "duplicate"), and answers. Its inbox consumer then applies the
-  event (the order's transaction and the customer's notice in the inbox) and wakes
-  the Rasa servers (INBOX_WAKE_URLS; a sink process, `--serve-sink`, takes those
-  calls, so the front door pays for them as it would in production). Each route run
-  ends when every event of it is applied, and that time is reported too.
+  there and answers "duplicate"), answers, and wakes the Rasa servers
+  (INBOX_WAKE_URLS).
+- **applier**: what a Rasa server does with those events, without a model
+  (`--serve-applier`: the same channels, not as a front door): its inbox consumer
+  applies each event (the order's transaction and the customer's notice in the
+  inbox). Each route run ends when every event of it is applied, and that time, and
+  the applier's CPU per event, are reported too.
 - **client**: this script with `--loadgen` (raw keep-alive HTTP/1.1 on uvloop): closed loop at
   `--concurrency` (each connection sends its next delivery when the previous one was
   answered), or open loop on a fixed schedule.
@@ -233,7 +235,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# -- the baseline and the wake-up sink (their own processes) ------------------------------
+# -- the baseline and the applier (their own processes) -----------------------------------
 
 
 def serve_baseline(database: str, port: int) -> None:
@@ -268,19 +270,15 @@ def serve_baseline(database: str, port: int) -> None:
     app.run(host="127.0.0.1", port=port, workers=1, access_log=False)
 
 
-def serve_sink(port: int) -> None:
-    """Answers the front door's inbox wake-up calls, as a Rasa server would (204)."""
-    from aiohttp import web
+def serve_applier(port: int, credentials: str) -> None:
+    """A Rasa server's share of the payment events, without a model: the channels of
+    credentials.yml in a server that is not a front door, so its inbox consumer takes
+    the events (they need no model) and it answers the front door's wake-up calls."""
+    from server.front_door import build_app, load_channels
 
-    async def wake(request: web.Request) -> web.Response:
-        return web.Response(status=204)
-
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.add_routes([web.post("/webhooks/whatsapp/inbox/wake", wake), web.get("/", health)])
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    app = build_app(load_channels(credentials))
+    app.ctx.role = "bench_applier"
+    app.run(host="127.0.0.1", port=port, workers=1, access_log=False)
 
 
 # -- deliveries --------------------------------------------------------------------------
@@ -358,7 +356,8 @@ async def warm_up(url: str, deliveries: list[tuple[bytes, dict]]) -> None:
 async def measure(workdir: Path, name: str, url: str, pid: int,
                   warmup: list[tuple[bytes, dict]], deliveries: list[tuple[bytes, dict]],
                   concurrency: int | None = None, rate: float | None = None,
-                  applied: Callable[[], int] | None = None) -> dict[str, Any]:
+                  applied: Callable[[], int] | None = None,
+                  applier_pid: int | None = None) -> dict[str, Any]:
     """One load run. `applied` counts the events applied so far: the route answers once
     an event is in the inbox and applies it just after, so its run ends when every
     event of it is applied too (`applied_seconds`, CPU included)."""
@@ -366,6 +365,7 @@ async def measure(workdir: Path, name: str, url: str, pid: int,
     schedule = [i / rate for i in range(len(deliveries))] if rate else None
     applied_before = applied() if applied else 0
     cpu = cpu_seconds(pid)
+    applier_cpu = cpu_seconds(applier_pid) if applier_pid else 0.0
     started = time.monotonic()
     raw = await run_loadgen(workdir, url, deliveries, concurrency, schedule)
     drained = None
@@ -388,6 +388,9 @@ async def measure(workdir: Path, name: str, url: str, pid: int,
         # start-up counts in, so this errs on the slow side).
         result["applied_seconds"] = drained
         result["applied_per_second"] = len(deliveries) / 2 / drained
+    if applier_pid:
+        spent = cpu_seconds(applier_pid) - applier_cpu
+        result["applier_cpu_ms_per_event"] = 1000 * spent / (len(deliveries) / 2)
     if rate:
         result["rate_asked"] = rate
     return result
@@ -413,7 +416,7 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
     finally:
         store.dispose()
 
-    base_port, route_port, sink_port = free_port(), free_port(), free_port()
+    base_port, route_port, applier_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update({
         "RASA_TELEMETRY_ENABLED": "false",
@@ -421,12 +424,16 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
         "RAZORPAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "WHATSAPP_APP_SECRET": whatsapp_meta.APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": whatsapp_meta.VERIFY_TOKEN,
-        "INBOX_WAKE_URLS": f"http://127.0.0.1:{sink_port}",
+        "INBOX_WAKE_URLS": f"http://127.0.0.1:{applier_port}",
+        "RECONCILE_INTERVAL_SECONDS": "3600",
         "INBOX_CONSUMER_NAME": "bench-front-door",
     })
     me = [sys.executable, __file__]
     servers = [
-        Server("sink", [*me, "--serve-sink", str(sink_port)], f"http://127.0.0.1:{sink_port}/"),
+        Server("applier",
+               [*me, "--serve-applier", str(applier_port), str(REPO / "credentials.yml")],
+               f"http://127.0.0.1:{applier_port}/webhooks/razorpay/",
+               {"INBOX_CONSUMER_NAME": "bench-applier"}),
         Server("baseline", [*me, "--serve-baseline", str(workdir / "baseline.db"),
                             str(base_port)], f"http://127.0.0.1:{base_port}/"),
         Server("front_door",
@@ -453,7 +460,8 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
                                           concurrency=concurrency),
                 "route": await measure(workdir, "route", route_url, pids["front_door"],
                                        route_warm, twice(closed_orders, "rc"),
-                                       concurrency=concurrency, applied=applied),
+                                       concurrency=concurrency, applied=applied,
+                                       applier_pid=pids["applier"]),
             }
             rate = paced_share * closed["route"]["per_second"]
             route_warm = [signed(paid_event(n, c, t), f"evt_rw_{n}")
@@ -461,7 +469,7 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
             open_loop = {
                 "route": await measure(workdir, "route", route_url, pids["front_door"],
                                        route_warm, twice(paced, "rp"), rate=rate,
-                                       applied=applied),
+                                       applied=applied, applier_pid=pids["applier"]),
                 "baseline": await measure(workdir, "baseline", base_url, pids["baseline"],
                                           base_warm[WARMUP:], twice(paced, "bp"), rate=rate),
             }
@@ -533,7 +541,8 @@ def report(results: dict[str, Any]) -> str:
         f"{open_loop['route']['p99_ms']:.1f} ms, baseline {open_loop['baseline']['p99_ms']:.1f} ms",
         f"route, closed loop: every event applied {route['applied_seconds']:.2f} s after the "
         f"first delivery ({route['applied_per_second']:.0f} events/s; the answers took "
-        f"{route['seconds']:.2f} s); open loop: {open_loop['route']['applied_seconds']:.2f} s "
+        f"{route['seconds']:.2f} s; the applier's CPU {route['applier_cpu_ms_per_event']:.2f} "
+        f"ms per event); open loop: {open_loop['route']['applied_seconds']:.2f} s "
         f"(answers {open_loop['route']['seconds']:.2f} s)",
         f"checks: {checks['orders_paid']}/{checks['orders']} orders paid, "
         f"{checks['events_recorded']} events recorded, {checks['notices_in_inbox']} notices "
@@ -554,7 +563,8 @@ if __name__ == "__main__":
     parser.add_argument("--loadgen", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--serve-baseline", nargs=2, metavar=("DB", "PORT"),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--serve-sink", metavar="PORT", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-applier", nargs=2, metavar=("PORT", "CREDENTIALS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args.loadgen)
@@ -562,8 +572,8 @@ if __name__ == "__main__":
     if args.serve_baseline:
         serve_baseline(args.serve_baseline[0], int(args.serve_baseline[1]))
         sys.exit(0)
-    if args.serve_sink:
-        serve_sink(args.serve_sink)
+    if args.serve_applier:
+        serve_applier(int(args.serve_applier[0]), args.serve_applier[1])
         sys.exit(0)
     logging.basicConfig(level=logging.WARNING)
     results = main(args)

@@ -10,11 +10,12 @@ from the environment). Routes, under /webhooks/razorpay/:
 
 A webhook is verified, parsed and written to the durable inbox (its event id is the
 de-duplication key), and answered: the answer waits for one insert, never for the
-order's transaction, so it stays fast under any load (Razorpay counts answers after
-5 s as failures). The process's inbox consumer then applies the event once
-(`orders.payment_events`), in one transaction with the customer's notice in the inbox;
-a Rasa server's consumer hands the notice to `channels.notifier`. Where a model runs
-(not in the front door), the blueprint also runs the reconciler every
+order's transaction or the model (Razorpay counts answers after 5 s as failures).
+The event is then applied once (`orders.payment_events`), in one transaction with the
+customer's notice in the inbox: right away by a Rasa server that took the webhook
+itself, or by the Rasa servers' inbox consumers when a front door took it. A Rasa
+server's consumer hands the notice to `channels.notifier`. Where a model runs (not in
+the front door), the blueprint also runs the reconciler every
 RECONCILE_INTERVAL_SECONDS.
 """
 
@@ -181,10 +182,11 @@ class RazorpayWebhookInput(InputChannel):
             durable = self.durable
             assert durable is not None
             item = _event_item(event, body)
-            # Applied by this process right after the answer, unless it has too many in
-            # hand already: then by its consumer, from the inbox.
+            # A Rasa server applies the event itself right after the answer, unless it
+            # has too many in hand already; a front door leaves it to the Rasa servers'
+            # consumers, as it does messages.
             lease = None
-            if len(self._applying) < MAX_APPLYING:
+            if not durable.front_door and len(self._applying) < MAX_APPLYING:
                 lease = durable.inbox.lease_for(durable.consumer.name)
             try:
                 await durable.inbox.prepare()
@@ -196,7 +198,7 @@ class RazorpayWebhookInput(InputChannel):
             if not new:
                 return response.json({"status": "duplicate"})
             if lease is None:
-                durable.consumer.wake()
+                durable.wake()
             else:
                 self._apply_soon(event, item.dedupe_key, lease)
             return response.json({"status": "accepted"})
@@ -219,10 +221,10 @@ class RazorpayWebhookInput(InputChannel):
         @razorpay.listener("before_server_start")
         async def prepare(app: Sanic, _loop: Any) -> None:
             self.durable = durable = for_app(app, self.store)
-            # Any server applies events: it needs the order store, not the model.
-            durable.consumer.handle(EVENT_KIND, self._consume_event, needs_ready=False)
             if durable.front_door:
-                return  # no conversations here: the Rasa servers tell and reconcile
+                return  # the Rasa servers apply events, tell customers and reconcile
+            # Events need the order store, not the model: applied while it loads too.
+            durable.consumer.handle(EVENT_KIND, self._consume_event, needs_ready=False)
             self.notifier = ConversationNotifier(
                 lambda: getattr(app.ctx, "agent", None),
                 durable.outbox,

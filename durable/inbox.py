@@ -141,8 +141,7 @@ class Inbox:
         return await asyncio.to_thread(self._add, items, held_by)
 
     def _add(self, items: Sequence[NewItem], held_by: str | None) -> int:
-        with self._tables.writing() as conn:
-            return self.add_in(conn, items, held_by)
+        return self._tables.write(self.add_in, items, held_by)
 
     def finish_held_in(self, conn: Connection, dedupe_key: str, lease: str) -> bool:
         """Mark an item written with `held_by=lease` done, in the caller's transaction;
@@ -176,8 +175,7 @@ class Inbox:
     def _claim(self, consumer: str, limit: int, kinds: Sequence[str] | None) -> list[InboxItem]:
         lease = self.lease_for(consumer)
         among = ("kind", kinds) if kinds is not None else None
-        with self._tables.writing() as conn:
-            rows = tables.claim_heads(conn, inbox, lease, limit, self.lease, None, among)
+        rows = self._tables.write(tables.claim_heads, inbox, lease, limit, self.lease, None, among)
         return [_item(row) for row in rows]
 
     async def renew(self, leases: list[str]) -> None:

@@ -102,8 +102,7 @@ class Outbox:
             }
             for key, message in keyed
         ]
-        with self._tables.writing() as conn:
-            tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
+        self._tables.write(tables.insert_ignoring_duplicates, outbox, rows, "source", "message_key")
 
     async def claim(
         self,
@@ -124,14 +123,15 @@ class Outbox:
         channels: Sequence[str] | None,
     ) -> list[OutgoingMessage]:
         lease = f"{sender}/{uuid.uuid4().hex}"
-        with self._tables.writing() as conn:
-            among = ("channel", channels) if channels is not None else None
-            if customer_id is None:
-                rows = tables.claim_heads(conn, outbox, lease, limit, SEND_LEASE, None, among)
-            else:
-                rows = tables.claim_customer(
-                    conn, outbox, lease, customer_id, limit, SEND_LEASE, among
-                )
+        among = ("channel", channels) if channels is not None else None
+        if customer_id is None:
+            rows = self._tables.write(
+                tables.claim_heads, outbox, lease, limit, SEND_LEASE, None, among
+            )
+        else:
+            rows = self._tables.write(
+                tables.claim_customer, outbox, lease, customer_id, limit, SEND_LEASE, among
+            )
         return [_message(row) for row in rows]
 
     async def release_unsent(self, rows: Sequence[OutgoingMessage]) -> None:

@@ -2,9 +2,8 @@
 
 Each channel registers its handler for its kind of inbox item; the first to start the
 server's work starts both loops, and stopping is idempotent. A front door (a process
-without a model) writes the inbox, applies the payment events in it and sends the
-outbox; the conversations' items it leaves to the Rasa servers named in
-INBOX_WAKE_URLS, which it wakes.
+without a model) writes the inbox and sends the outbox, but never consumes: it wakes
+the Rasa servers named in INBOX_WAKE_URLS instead.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ class Durable:
         if self._started:
             return
         self._started = True
-        if self.consumer.kinds:  # a front door handles payment events, not messages
+        if not self.front_door:
             self.consumer.start()
         self.sender.start()
 

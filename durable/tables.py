@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from orders.store import utcnow, writer_lock
+from orders.store import utcnow, write_transaction
 
 metadata = sa.MetaData()
 
@@ -104,21 +104,16 @@ class Tables:
             self._ready = True
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[Connection]:
-        self.ensure()
-        with writer_lock(self.engine), self.engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
         self.ensure()
         with self.engine.connect() as conn:
             yield conn
 
     def write(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`fn(conn, *args)` in a write transaction (run it in a worker thread)."""
-        with self.writing() as conn:
-            return fn(conn, *args)
+        """`fn(conn, *args)` in a write transaction (run it in a worker thread); on
+        SQLite `fn` may run again when another process was writing."""
+        self.ensure()
+        return write_transaction(self.engine, fn, *args)
 
     def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self.reading() as conn:

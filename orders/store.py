@@ -13,8 +13,10 @@ import contextlib
 import enum
 import functools
 import os
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'orders.db'}"
@@ -264,7 +266,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(
             url,
             future=True,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
             poolclass=sa.pool.QueuePool,
         )
 
@@ -281,16 +283,49 @@ def make_engine(url: str) -> Engine:
 
 
 # SQLite has one writer at a time, and a writer that finds the database locked sleeps
-# in growing steps (its busy handler) before trying again: under 50 concurrent webhook
-# deliveries those sleeps were most of the latency. Queueing this process's event
-# transactions on a lock hands the database over at once instead.
+# in growing steps (its busy handler: 1, 2, 5, 10, 15 ... ms) before trying again.
+# Under 50 concurrent webhook deliveries those sleeps were most of the latency, and
+# with two processes writing (a front door and a Rasa server) every write queued
+# behind the unluckiest one's sleep. So this process's write transactions take turns
+# on a lock, and one that finds another process writing tries again after a fraction
+# of a millisecond instead (`write_transaction`).
 _sqlite_writers: dict[int, threading.Lock] = {}
+BUSY_SECONDS = 30.0  # the most a write waits for another process's
+_RETRY_FIRST, _RETRY_MOST = 0.0002, 0.004
 
 
-def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     return _sqlite_writers.setdefault(id(engine), threading.Lock())
+
+
+T = TypeVar("T")
+
+
+def write_transaction(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(conn, *args)` in one write transaction (blocking: run it in a worker thread).
+    On SQLite `fn` may run more than once: it must change nothing outside `conn`."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            return fn(conn, *args)
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = _RETRY_FIRST
+    with _writer_lock(engine):
+        while True:
+            with engine.connect() as conn:
+                raw = conn.connection
+                raw.execute("PRAGMA busy_timeout = 0")  # locked: told at once
+                try:
+                    with conn.begin():
+                        return fn(conn, *args)
+                except OperationalError as exc:
+                    if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                        raise
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            time.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, _RETRY_MOST)
 
 
 # An order's flag is notes for a human, newest last: at most this many lines of at most
@@ -396,6 +431,10 @@ class OrderStore:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(conn, *args)` in a write transaction, in a worker thread."""
+        return await asyncio.to_thread(write_transaction, self.engine, fn, *args)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -496,53 +535,14 @@ class OrderStore:
             raise OrderError("Every item needs a positive quantity and a price.")
         if not (customer_id and customer_name and delivery_address and pincode):
             raise OrderError("Customer, name, address and PIN code are required.")
-        return await self._run(
-            self._create_order, customer_id, customer_name, delivery_address, pincode, items
+        return await self._write(
+            _create_order,
+            customer_id,
+            customer_name,
+            delivery_address,
+            pincode,
+            items,
         )
-
-    def _create_order(
-        self,
-        customer_id: str,
-        customer_name: str,
-        delivery_address: str,
-        pincode: str,
-        items: list[OrderItem],
-    ) -> Order:
-        now = utcnow()
-        with self.engine.begin() as conn:
-            order_id = conn.execute(
-                orders.insert().values(
-                    customer_id=customer_id,
-                    customer_name=customer_name,
-                    delivery_address=delivery_address,
-                    pincode=pincode,
-                    total=sum(item.line_total for item in items),
-                    currency="INR",
-                    status=OrderStatus.PENDING_PAYMENT.value,
-                    payment_attempt=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            ).inserted_primary_key[0]
-            number = ORDER_NUMBER_OFFSET + order_id
-            conn.execute(orders.update().where(orders.c.id == order_id).values(number=number))
-            conn.execute(
-                order_items.insert(),
-                [
-                    {
-                        "order_id": order_id,
-                        "position": position,
-                        "sku": item.sku,
-                        "name": item.name,
-                        "unit_price": item.unit_price,
-                        "quantity": item.quantity,
-                    }
-                    for position, item in enumerate(items)
-                ],
-            )
-            order = _one_order(conn, "id", order_id)
-            assert order is not None
-            return order
 
     async def transition(self, number: int, new_status: OrderStatus, **values: Any) -> bool:
         """Move an order to `new_status` if the machine allows it from where it is now.
@@ -550,25 +550,13 @@ class OrderStore:
         A compare-and-set: concurrent callers cannot both win, and a refused move
         changes nothing. Returns whether this call moved the order.
         """
-        return await self._run(self._transition, number, OrderStatus(new_status), values)
-
-    def _transition(self, number: int, new_status: OrderStatus, values: dict[str, Any]) -> bool:
-        with self.engine.begin() as conn:
-            return _transition(conn, number, new_status, values)
+        return await self._write(_transition, number, OrderStatus(new_status), values)
 
     async def update(self, number: int, **values: Any) -> None:
         """Set plain columns (link, flags, timestamps); never the status."""
         if "status" in values:
             raise OrderError("Use transition() to change an order's status.")
-        await self._run(self._update, number, values)
-
-    def _update(self, number: int, values: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                orders.update()
-                .where(orders.c.number == int(number))
-                .values(**values, updated_at=utcnow())
-            )
+        await self._write(_update, number, values)
 
     async def mark_confirmation_sent(self, number: int) -> bool:
         """Record that the payment confirmation went out; False when it was recorded before.
@@ -576,18 +564,7 @@ class OrderStore:
         Called by the one component that sends confirmations, after the channel
         accepted the message.
         """
-        return await self._run(self._mark_confirmation_sent, number)
-
-    def _mark_confirmation_sent(self, number: int) -> bool:
-        now = utcnow()
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                orders.update()
-                .where(orders.c.number == int(number))
-                .where(orders.c.confirmation_sent_at.is_(None))
-                .values(confirmation_sent_at=now, updated_at=now)
-            )
-            return result.rowcount == 1
+        return await self._write(_mark_confirmation_sent, number)
 
     # -- payment events --------------------------------------------------------
 
@@ -626,27 +603,99 @@ class OrderStore:
         if self._event_outcome(event_id) is not None:
             return None
         try:
-            with writer_lock(self.engine), self.engine.begin() as conn:
-                result = apply(OrderTransaction(conn))
-                # In the same transaction as its effects: a concurrent delivery of the
-                # same event fails here (primary key), rolls back, and reads as seen.
-                conn.execute(
-                    _RECORD_EVENT,
-                    {
-                        "event_id": event_id,
-                        "event": event_name[:64],
-                        "order_number": result.order_number,
-                        "outcome": result.outcome_label,
-                        "received_at": utcnow(),
-                    },
-                )
-                if then is not None:
-                    then(conn, result)
+            return write_transaction(
+                self.engine, _apply_and_record, event_id, event_name, apply, then
+            )
         except IntegrityError:
             if self._event_outcome(event_id) is not None:
                 return None
             raise
-        return result
+
+
+def _create_order(
+    conn: Connection,
+    customer_id: str,
+    customer_name: str,
+    delivery_address: str,
+    pincode: str,
+    items: list[OrderItem],
+) -> Order:
+    now = utcnow()
+    order_id = conn.execute(
+        orders.insert().values(
+            customer_id=customer_id,
+            customer_name=customer_name,
+            delivery_address=delivery_address,
+            pincode=pincode,
+            total=sum(item.line_total for item in items),
+            currency="INR",
+            status=OrderStatus.PENDING_PAYMENT.value,
+            payment_attempt=0,
+            created_at=now,
+            updated_at=now,
+        )
+    ).inserted_primary_key[0]
+    number = ORDER_NUMBER_OFFSET + order_id
+    conn.execute(orders.update().where(orders.c.id == order_id).values(number=number))
+    conn.execute(
+        order_items.insert(),
+        [
+            {
+                "order_id": order_id,
+                "position": position,
+                "sku": item.sku,
+                "name": item.name,
+                "unit_price": item.unit_price,
+                "quantity": item.quantity,
+            }
+            for position, item in enumerate(items)
+        ],
+    )
+    order = _one_order(conn, "id", order_id)
+    assert order is not None
+    return order
+
+
+def _apply_and_record(
+    conn: Connection,
+    event_id: str,
+    event_name: str,
+    apply: Callable[[OrderTransaction], EventResult],
+    then: Callable[[Connection, EventResult], None] | None,
+) -> EventResult:
+    result = apply(OrderTransaction(conn))
+    # In the same transaction as its effects: a concurrent delivery of the same event
+    # fails here (primary key), rolls back, and reads as seen.
+    conn.execute(
+        _RECORD_EVENT,
+        {
+            "event_id": event_id,
+            "event": event_name[:64],
+            "order_number": result.order_number,
+            "outcome": result.outcome_label,
+            "received_at": utcnow(),
+        },
+    )
+    if then is not None:
+        then(conn, result)
+    return result
+
+
+def _update(conn: Connection, number: int, values: dict[str, Any]) -> None:
+    conn.execute(
+        orders.update().where(orders.c.number == int(number)).values(**values, updated_at=utcnow())
+    )
+
+
+def _mark_confirmation_sent(conn: Connection, number: int) -> bool:
+    now = utcnow()
+    result = conn.execute(
+        orders.update()
+        .where(orders.c.number == int(number))
+        .where(orders.c.confirmation_sent_at.is_(None))
+        .values(confirmation_sent_at=now, updated_at=now)
+    )
+    return result.rowcount == 1
 
 
 def _transition(
