@@ -140,15 +140,21 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def send(index: int, connection: _Connection | None) -> _Connection | None:
         started = time.perf_counter()
-        try:
-            if connection is None:
-                connection = await _Connection.open(host, port)
-            statuses[index] = await asyncio.wait_for(connection.send(requests[index]), 60)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            statuses[index] = -1
-            if connection is not None:
-                connection.close()
-            connection = None
+        for fresh in (connection is None, True):
+            try:
+                if connection is None:
+                    connection = await _Connection.open(host, port)
+                statuses[index] = await asyncio.wait_for(connection.send(requests[index]), 60)
+                break
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+                statuses[index] = -1
+                if connection is not None:
+                    connection.close()
+                connection = None
+                if fresh:
+                    break
+                # A kept-alive connection the server closed while it sat idle (Sanic's
+                # keep-alive timeout): sent again on a new one, as an HTTP client would.
         latencies[index] = time.perf_counter() - started
         return connection
 
