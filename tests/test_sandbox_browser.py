@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,17 +17,14 @@ from sandbox.harness.live_stack import MODEL, REPO, SandboxStack, log_tails, san
 from sandbox.harness.page_checks import (
     ATTACK_IMG,
     ATTACK_URL,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     TRAP,
     assert_no_script_ran,
     hover_everything,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = REPO / "results"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 TURN_TIMEOUT_MS = 60_000  # one bot turn on a busy 2-core machine
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

@@ -29,18 +29,15 @@ from sandbox.harness.page_checks import (
     ATTACK_IMG,
     ATTACK_URL,
     ATTACKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     TRAP,
     assert_no_script_ran,
     hover_everything,
 )
 from sandbox.harness.sandbox_bot import RecordingBot, free_port, serve, settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = REPO / "results"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 PHONE = "919800000001"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(

@@ -3,7 +3,15 @@ the page did not mean to run, and the checks that no value became markup."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+# Debian's Chromium (`make browser`), headless, as both browser tests launch it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
 
 ATTACK_URL = 'https://evil.example/"onmouseover="alert(document.domain)"'
 ATTACK_IMG = "<img src=x onerror=alert(1)>"
