@@ -69,7 +69,7 @@ conversation-tests: $(MODEL)
 
 test: validate $(MODEL) browser pytest conversation-tests ## every check: validate, train, pytest, conversation tests
 
-nlu-report: $(BIN)/.installed ## cross-validate the NLU data and print per-intent scores
+nlu-report: $(BIN)/.installed ## cross-validate the NLU data: per-intent and per-language scores, macro F1
 	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --successes --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
