@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import catalog, payload
 from commerce.catalog import Catalog
 from commerce.money import format_inr
+from commerce.questions import Ask, asks_about_products, product_ask
 
 
 def product_buttons(shop: Catalog) -> list[dict[str, str]]:
@@ -38,5 +39,15 @@ class ActionShowCatalog(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if not text.startswith("/") and asks_about_products(text):
+            # "mug kitne ka hai", "what's cheapest": an answer, not the whole menu.
+            from actions.questions import answer_product
+
+            shop = catalog()
+            mentions = shop.find_in_text(text)
+            if mentions or product_ask(text) is not Ask.DETAILS:
+                answer_product(dispatcher, shop, text, mentions)
+                return []
         dispatcher.utter_message(response="utter_menu", buttons=product_buttons(catalog()))
         return []

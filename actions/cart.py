@@ -26,6 +26,7 @@ from actions.common import (
 from commerce.cart import BELOW_ONE, BELOW_ZERO, CART_FULL, OVER_ITEM_LIMIT, Cart, CartError
 from commerce.catalog import Match, Mention, Product
 from commerce.quantity import AT_LEAST_ONE, WHOLE_NUMBER, quantity_problem
+from commerce.questions import question_spans
 
 # The reply to each refusal of the cart (commerce.cart) ...
 CART_REFUSALS = {
@@ -93,36 +94,57 @@ class ActionAddToCart(Action):
         if not catalog_order and refuse_stated_quantity(dispatcher, tracker):
             return []  # a payload's quantity is stated outright: a bad one adds nothing
         mentions = catalog_items(catalog_order) if catalog_order else mentions_in(tracker)
+        asked: list[Mention] = []
+        if not catalog_order:
+            # "Also add the honey. How much is the darjeeling?": the question's products
+            # are answered, not added.
+            text = str((tracker.latest_message or {}).get("text") or "")
+            spans = question_spans(text)
+            asked = [m for m in mentions if any(s <= m.start < e for s, e in spans)]
+            mentions = [m for m in mentions if m not in asked]
+            if asked:
+                from actions.questions import answer_product
+
+                question = " ".join(text[s:e] for s, e in spans)
+                answer_product(dispatcher, catalog(), question, asked)
         if not mentions:
-            dispatcher.utter_message(response="utter_what_to_add")
+            if not asked:
+                dispatcher.utter_message(response="utter_what_to_add")
             return []
+        return add_mentions(dispatcher, cart, mentions, stated=bool(catalog_order))
 
-        added, missing = [], []
-        for mention in mentions:
-            problem = quantity_problem(mention.quantity) if catalog_order else None
-            if mention.match.is_ambiguous:
-                quantity = {"quantity": mention.quantity} if mention.quantity else {}
-                ask_which(dispatcher, mention, "add_to_cart", **quantity)
-            elif not mention.match.found:
-                missing.append(mention.text)
-            elif problem is not None:
-                # A catalog cart states every quantity: 0 (or less) adds nothing.
-                dispatcher.utter_message(
-                    response=NOT_ADDED[problem], product=mention.match.product.name
-                )
-            else:
-                try:
-                    quantity = 1 if mention.quantity is None else mention.quantity
-                    cart.add(mention.match.product, quantity)
-                    added.append(f"{quantity} × {mention.match.product.name}")
-                except CartError as error:
-                    say_refused(dispatcher, error)
 
-        if missing:
-            say_not_found(dispatcher, missing)
-        if added:
-            send_cart(dispatcher, cart, "utter_added", added=", ".join(added))
-        return cart_events(cart)
+def add_mentions(
+    dispatcher: CollectingDispatcher, cart: Cart, mentions: list[Mention], stated: bool = False
+) -> list[dict[str, Any]]:
+    """Add what `mentions` name to `cart`, say what was added (or why not), and return
+    the cart's slot events. `stated`: every quantity is as sent (a WhatsApp catalog cart)."""
+    added, missing = [], []
+    for mention in mentions:
+        problem = quantity_problem(mention.quantity) if stated else None
+        if mention.match.is_ambiguous:
+            quantity = {"quantity": mention.quantity} if mention.quantity else {}
+            ask_which(dispatcher, mention, "add_to_cart", **quantity)
+        elif not mention.match.found:
+            missing.append(mention.text)
+        elif problem is not None:
+            # A catalog cart states every quantity: 0 (or less) adds nothing.
+            dispatcher.utter_message(
+                response=NOT_ADDED[problem], product=mention.match.product.name
+            )
+        else:
+            try:
+                quantity = 1 if mention.quantity is None else mention.quantity
+                cart.add(mention.match.product, quantity)
+                added.append(f"{quantity} × {mention.match.product.name}")
+            except CartError as error:
+                say_refused(dispatcher, error)
+
+    if missing:
+        say_not_found(dispatcher, missing)
+    if added:
+        send_cart(dispatcher, cart, "utter_added", added=", ".join(added))
+    return cart_events(cart)
 
 
 def catalog_items(items: list[dict]) -> list[Mention]:

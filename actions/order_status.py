@@ -8,7 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import store
+from actions.questions import answer_policy, policy_answer
 from commerce.money import format_inr
+from commerce.questions import Topic, policy_topic
+from commerce.shop import load_shop
 from orders.store import Order, OrderStatus
 
 # The reply for each status; a flagged payment (amount or currency off) comes first.
@@ -43,9 +46,21 @@ class ActionOrderStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = await store().latest_for_customer(tracker.sender_id)
+        text = str((tracker.latest_message or {}).get("text") or "")
+        topic = policy_topic(text) if not text.startswith("/") else None
         if order is None:
-            dispatcher.utter_message(response="utter_no_orders")
+            if topic is not None:
+                # "When will it be delivered?", "koi discount hai?" before any order:
+                # the shop's answer, not "no orders yet".
+                answer_policy(dispatcher, text)
+            else:
+                dispatcher.utter_message(response="utter_no_orders")
             return []
         response, values = status_response(order)
         dispatcher.utter_message(response=response, **values)
+        if topic is Topic.DELIVERY and order.status is OrderStatus.PAID and order.pincode:
+            # ... and how long delivery to its PIN code usually takes.
+            answer, values = policy_answer(load_shop(), Topic.DELIVERY, order.pincode)
+            if answer != "utter_policy_unknown":
+                dispatcher.utter_message(response=answer, **values)
         return []

@@ -126,6 +126,7 @@ class ActionPaymentReceived(Action):
             return []
         dispatcher.utter_message(response="utter_payment_received", **order_values(order))
         events = [SlotSet("order_number", str(order.number))]
+        events.append(SlotSet("order_pending", False))
         if _cart_is_this_order(tracker.get_slot("cart"), order):
             events += [SlotSet("cart", []), SlotSet("cart_has_items", False)]
         return events

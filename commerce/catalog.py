@@ -19,7 +19,8 @@ __all__ = ["Catalog", "CatalogError", "Match", "Mention", "Product", "load_catal
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog.yml"
 CURRENCY = "INR"
-_FIELDS = {"sku", "name", "price", "category", "also_called"}
+_FIELDS = {"sku", "name", "price", "category", "also_called", "about", "in_stock"}
+_OPTIONAL = {"also_called", "about", "in_stock"}
 
 
 class CatalogError(ValueError):
@@ -129,7 +130,7 @@ def _product(entry: Any, number: int) -> Product:
     unknown = sorted(set(map(str, entry)) - _FIELDS)
     if unknown:
         raise CatalogError(f"{label}: unknown field(s) {', '.join(unknown)}")
-    missing = sorted(field for field in _FIELDS - {"also_called"} if entry.get(field) is None)
+    missing = sorted(field for field in _FIELDS - _OPTIONAL if entry.get(field) is None)
     if missing:
         raise CatalogError(f"{label}: missing {', '.join(missing)}")
     also_called = entry.get("also_called") or []
@@ -141,6 +142,12 @@ def _product(entry: Any, number: int) -> Product:
         raise CatalogError(f"{label}: price in rupees: {err}") from None
     if price <= 0:
         raise CatalogError(f"{label}: price must be more than ₹0")
+    in_stock = entry.get("in_stock", True)
+    if not isinstance(in_stock, bool):
+        raise CatalogError(f"{label}: in_stock must be true or false")
+    about = entry.get("about")
+    if about is not None and not isinstance(about, str):
+        raise CatalogError(f"{label}: about must be text")
     try:
         return Product(
             sku=entry["sku"],
@@ -148,6 +155,8 @@ def _product(entry: Any, number: int) -> Product:
             price=price,
             category=entry["category"],
             also_called=tuple(also_called),
+            about=about.strip() if about else None,
+            in_stock=in_stock,
         )
     except ValueError as err:
         raise CatalogError(f"{label}: {err}") from None

@@ -12,6 +12,8 @@ class Product:
     price: int  # paise
     category: str
     also_called: tuple[str, ...] = ()
+    about: str | None = None  # what's in it, what it's like: shown when customers ask
+    in_stock: bool = True
 
     def __post_init__(self) -> None:
         # Checked here so no code path can build a product that would break pricing.

@@ -31,6 +31,21 @@ VALUES = {
     "product": "Ceramic Tea Mug",
     "limit": 20,
     "paid_on": "05 Mar 2025",
+    # product questions (actions/questions.py)
+    "price": "₹299",
+    "sku": "ceramic-mug",
+    "about": "\nStoneware mug, 300 ml.",
+    "budget": "₹500",
+    # shop policies, from shop.yml
+    "place": "Pune",
+    "days": "2-4",
+    "areas": "• Bengaluru: 1-2\n• Pune: 2-4",
+    "fee": "₹49",
+    "free_above": "₹499",
+    "note": "\nUnopened items only.",
+    "codes": "• *CHAI10*: −10% (≥ ₹500)",
+    "hours": "10 am – 7 pm, Mon–Sat",
+    "contact": "+91 98765 43210 · hello@example.com",
 }
 SLOTS = {"customer_name": "Asha Rao", "delivery_address": "12 MG Road, Bengaluru"}
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")
@@ -102,3 +117,17 @@ async def test_english_replies_are_the_ones_customers_knew(domain):
     assert paid.startswith("✅ *Payment successful!*") and "3 items · ₹799 paid" in paid
     link = await say(domain, "utter_payment_link", "en")
     assert link["custom"]["pay"]["label"] == "Pay Now" and "*Total: ₹799*" in link["text"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_json_payloads_come_out_as_json(domain, language):
+    """Payloads carrying entities double their braces in domain.yml; Rasa's filling of
+    placeholders turns them into plain JSON (and logs no KeyError)."""
+    which = await say(domain, "utter_ask_which_detail", language)
+    assert [b["payload"] for b in which["buttons"]] == [
+        '/change_details{"detail":"customer_name"}',
+        '/change_details{"detail":"delivery_address"}',
+        '/change_details{"detail":"pincode"}',
+    ]
+    answer = await say(domain, "utter_product_details", language)
+    assert answer["buttons"][0]["payload"] == '/add_to_cart{"product":"ceramic-mug"}'

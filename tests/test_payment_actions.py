@@ -178,7 +178,7 @@ async def test_a_new_cart_survives_the_confirmation_of_the_last_order(razorpay):
         cart=[{"sku": "kulhad-set", "quantity": 1}],
     )
     [_], events = await run(ActionPaymentReceived(), event)
-    assert events == [SlotSet("order_number", str(order.number))]
+    assert events == [SlotSet("order_number", str(order.number)), SlotSet("order_pending", False)]
 
 
 @pytest.mark.parametrize("case", ["unpaid", "someone else's", "no number"])
