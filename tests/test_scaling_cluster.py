@@ -251,9 +251,9 @@ def test_killing_a_server_mid_conversation_the_other_carries_on(cluster):
     customer.says("2 masala chai please", SECOND, contains("₹500"))
     cluster.kill("rasa2")  # SIGKILL: no goodbye, as when a machine dies
 
+    # The cart built on the dead server goes on: 2 masala chai and now a mug.
     customer.says("one more mug please", FIRST, contains("₹799"))
-    asked = customer.says("checkout", FIRST, contains("name"))
-    assert any("₹799" in text_of(m) for m in asked)  # the cart built on the dead server
+    customer.says("checkout", FIRST, contains("name"))
     assert user_texts(cluster, customer.wa_id) == [
         "hi", "2 masala chai please", "one more mug please", "checkout"
     ]
