@@ -66,6 +66,32 @@ def sqlite_store(tmp_path) -> OrderStore:
 
 
 @pytest.fixture
+async def checkout_agent(tmp_path, monkeypatch, razorpay):
+    """The trained model (CHECKOUT_MODEL, or models/checkout.tar.gz) as a real Agent with
+    the real action server, on an order store of its own and the Razorpay stand-in."""
+    from rasa.core.agent import load_agent
+    from rasa.core.utils import AvailableEndpoints
+    from rasa.utils.endpoints import EndpointConfig
+    from rasa_sdk.endpoint import create_app as create_action_server
+
+    import gateways.razorpay
+    from orders.store import get_store
+    from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET
+    from sandbox.harness.razorpay_stack import run_app
+
+    model = os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
+    monkeypatch.setenv("RAZORPAY_KEY_ID", KEY_ID)
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
+    monkeypatch.setenv("RAZORPAY_API_BASE_URL", razorpay.base_url)
+    monkeypatch.setattr(gateways.razorpay, "_gateway", None)
+    async with run_app(create_action_server("actions")) as actions_url:
+        endpoints = AvailableEndpoints(action=EndpointConfig(url=f"{actions_url}/webhook"))
+        yield await load_agent(model_path=model, endpoints=endpoints)
+    get_store().dispose()
+
+
+@pytest.fixture
 async def razorpay():
     """The local Razorpay stand-in on a loopback port."""
     fake = await FakeRazorpay().start()

@@ -12,16 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
-from rasa.core.agent import Agent, load_agent
+from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.utils import AvailableEndpoints
-from rasa.utils.endpoints import EndpointConfig
-from rasa_sdk.endpoint import create_app as create_action_server
-
-import gateways.razorpay
-from orders.store import get_store
-from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET
-from sandbox.harness.razorpay_stack import run_app
 
 MODEL = Path(os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz"))
 SHOP = Path(__file__).parent / "fixtures" / "shop.yml"
@@ -35,17 +27,9 @@ _customers = itertools.count(919700000001)
 
 
 @pytest.fixture
-async def agent(tmp_path, monkeypatch, razorpay):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
-    monkeypatch.setenv("SHOP_FILE", str(SHOP))
-    monkeypatch.setenv("RAZORPAY_KEY_ID", KEY_ID)
-    monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
-    monkeypatch.setenv("RAZORPAY_API_BASE_URL", razorpay.base_url)
-    monkeypatch.setattr(gateways.razorpay, "_gateway", None)
-    async with run_app(create_action_server("actions")) as actions_url:
-        endpoints = AvailableEndpoints(action=EndpointConfig(url=f"{actions_url}/webhook"))
-        yield await load_agent(model_path=str(MODEL), endpoints=endpoints)
-    get_store().dispose()
+def agent(monkeypatch, checkout_agent: Agent) -> Agent:
+    monkeypatch.setenv("SHOP_FILE", str(SHOP))  # read by the actions at each question
+    return checkout_agent
 
 
 async def say(agent: Agent, customer: str, text: str) -> list[str]:
