@@ -1,16 +1,40 @@
-"""The channel's state: reply tokens and numbered options, in memory and in a real
-Redis. (De-duplication is the inbox's: tests/test_durable.py.)"""
+"""The channel's state: reply tokens and numbered options, in the order store's database
+(SQLite, and PostgreSQL where it runs), in a real Redis and in memory. (De-duplication
+is the inbox's: tests/test_durable.py.)"""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from channels.whatsapp.store import ChannelState, MemoryStore, RedisStore
+import pytest
+import sqlalchemy as sa
+
+from channels.whatsapp.store import ChannelState, DatabaseStore, MemoryStore, RedisStore
+from sandbox.harness.services import fresh_database
 from sandbox.harness.whatsapp_redis import redis_state_factory  # noqa: F401 (fixture)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'orders.db'}", future=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine():
+    with fresh_database() as url:
+        engine = sa.create_engine(url, future=True)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(params=["database", "postgresql", "memory", "redis"])
 def state(request) -> ChannelState:
+    if request.param == "database":
+        return ChannelState(DatabaseStore(request.getfixturevalue("sqlite_engine")))
+    if request.param == "postgresql":
+        return ChannelState(DatabaseStore(request.getfixturevalue("postgres_engine")))
     if request.param == "memory":
         return ChannelState.in_memory()
     return request.getfixturevalue("redis_state_factory")()
@@ -58,8 +82,35 @@ async def test_an_unreachable_redis_degrades_instead_of_failing(caplog):
     assert "failed to resolve a reply token" in caplog.text
 
 
-def test_redis_is_used_when_redis_url_is_set(monkeypatch):
+async def test_database_entries_expire_and_are_purged(sqlite_engine, monkeypatch):
+    monkeypatch.setattr("channels.whatsapp.store.PURGE_EVERY_WRITES", 2)
+    store = DatabaseStore(sqlite_engine)
+    await store.set("old", "1", ttl=0)
+    assert await store.get("old") is None
+    assert await store.pop("old") is None
+    await store.set("new", "2", ttl=60)  # the second write purges what expired
+    with sqlite_engine.connect() as conn:
+        keys = conn.execute(sa.text("SELECT key FROM whatsapp_reply_state")).scalars()
+        assert list(keys) == ["new"]
+
+
+async def test_what_one_process_remembers_another_reads_once(tmp_path):
+    """The front door may send the list; the Rasa server reads the customer's "3"."""
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    sender, reader = (sa.create_engine(url, future=True) for _ in range(2))
+    try:
+        await ChannelState(DatabaseStore(sender)).remember_options("91111", ["/a", "/b"])
+        states = [ChannelState(DatabaseStore(reader)) for _ in range(4)]
+        taken = await asyncio.gather(*(state.take_options("91111") for state in states))
+    finally:
+        sender.dispose()
+        reader.dispose()
+    assert sorted(taken) == [[], [], [], ["/a", "/b"]]
+
+
+def test_redis_is_used_when_redis_url_is_set(monkeypatch, tmp_path):
     monkeypatch.delenv("REDIS_URL", raising=False)
-    assert ChannelState.from_env().backend == "memory"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
+    assert ChannelState.from_env().backend == "database"
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
     assert ChannelState.from_env().backend == "redis"

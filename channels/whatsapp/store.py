@@ -3,18 +3,31 @@
 - short reply-id tokens -> full Rasa payloads (ids longer than WhatsApp allows),
 - the numbered options last offered to a customer (answerable with "3").
 
-In memory by default (bounded, per process). With REDIS_URL set, in Redis, so several
-Rasa processes share it. (Which messages were seen is the durable inbox's job.)
+In the order store's database by default (a table beside the inbox), so the process
+that sends a reply and the one that reads the customer's answer need not be the same
+(the front door and Rasa both send the outbox) and a restart forgets nothing. With
+REDIS_URL set, in Redis. In memory only for tests. (Which messages were seen is the
+durable inbox's job.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
-from typing import Protocol
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from orders.store import get_store, utcnow, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +107,84 @@ class RedisStore:
         await self._redis.close()
 
 
+metadata = sa.MetaData()
+reply_state = sa.Table(
+    "whatsapp_reply_state",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+_creating = threading.Lock()
+T = TypeVar("T")
+# Expired rows are deleted by every this many writes of a process: no sweeper needed.
+PURGE_EVERY_WRITES = 500
+
+
+class DatabaseStore:
+    """Keys with expiry in a table of the order store's database (SQLite or PostgreSQL)."""
+
+    backend = "database"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._ready = False
+        self._writes = 0
+        upsert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+        statement = upsert(reply_state)
+        self._set = statement.on_conflict_do_update(
+            index_elements=[reply_state.c.key],
+            set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at},
+        )
+        self._get = sa.select(reply_state.c.value).where(
+            reply_state.c.key == sa.bindparam("k"), reply_state.c.expires_at > sa.bindparam("now")
+        )
+        self._delete = sa.delete(reply_state).where(reply_state.c.key == sa.bindparam("k"))
+        self._purge = sa.delete(reply_state).where(reply_state.c.expires_at <= sa.bindparam("now"))
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            with _creating:
+                metadata.create_all(self.engine)
+            self._ready = True
+
+    async def set(self, key: str, value: str, ttl: int) -> None:
+        self._writes += 1
+        purge = self._writes % PURGE_EVERY_WRITES == 0
+        row = {"key": key, "value": value, "expires_at": utcnow() + timedelta(seconds=ttl)}
+        await asyncio.to_thread(self._write, self._store_row, row, purge)
+
+    def _store_row(self, conn: Connection, row: dict[str, object], purge: bool) -> None:
+        conn.execute(self._set, row)
+        if purge:
+            conn.execute(self._purge, {"now": utcnow()})
+
+    async def get(self, key: str) -> str | None:
+        return await asyncio.to_thread(self._read, key)
+
+    def _read(self, key: str) -> str | None:
+        self._ensure()
+        with self.engine.connect() as conn:
+            return conn.execute(self._get, {"k": key, "now": utcnow()}).scalar()
+
+    async def pop(self, key: str) -> str | None:
+        return await asyncio.to_thread(self._write, self._take, key)
+
+    def _take(self, conn: Connection, key: str) -> str | None:
+        value = conn.execute(self._get, {"k": key, "now": utcnow()}).scalar()
+        # Read and deleted in one write transaction: two readers cannot both take it.
+        if conn.execute(self._delete, {"k": key}).rowcount == 0:
+            return None
+        return value
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        self._ensure()
+        return write_transaction(self.engine, fn, *args)
+
+    async def close(self) -> None:
+        pass  # the engine is the order store's
+
+
 class ChannelState:
     """What the channel remembers, on top of a key-value store.
 
@@ -112,7 +203,7 @@ class ChannelState:
     @classmethod
     def from_env(cls) -> ChannelState:
         url = os.environ.get("REDIS_URL")
-        return cls(RedisStore(url)) if url else cls.in_memory()
+        return cls(RedisStore(url)) if url else cls(DatabaseStore(get_store().engine))
 
     async def remember_payload(self, token: str, payload: str) -> None:
         try:
