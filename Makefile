@@ -92,7 +92,7 @@ fuzz: $(BIN)/.installed ## fuzz both webhooks with signed bodies for FUZZ_SECOND
 		$(BIN)/python -m pytest -p no:warnings -q -s --show-capture=no -k signed_ tests/test_fuzz_webhooks.py
 
 lint: $(BIN)/.installed ## static checks on the Python code
-	$(BIN)/ruff check actions channels commerce language nlu orders gateways durable sandbox server tests scripts bench
+	$(BIN)/ruff check actions channels commerce language nlu orders gateways durable handover sandbox server tests scripts bench
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	rm -rf .venv-lock && $(PYTHON310) -m venv .venv-lock
