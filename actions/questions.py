@@ -4,7 +4,8 @@ delivery areas and days, shipping, returns, discounts, support) from shop.yml.
 
 The words are responses in domain.yml; these actions pick one and pass the values.
 Where shop.yml says nothing, the answer is that we don't know, and a person is offered
-(`utter_offer_person`, the hook for handing the conversation to a human).
+(`utter_offer_person`, whose button hands the conversation over). Not understood three
+times in a row, the fallback hands the conversation to a person (actions/handover.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.browse import product_buttons
 from actions.cart import add_mentions
 from actions.common import cart_of, cart_values, catalog, mentions_in, payload
+from actions.handover import FALLBACKS as FALLBACKS_REASON
+from actions.handover import hand_over
 from commerce.catalog import Catalog, Mention, Product
 from commerce.delivery import find_pincode
 from commerce.money import format_inr
@@ -312,6 +315,33 @@ FALLBACKS = {
 }
 
 
+FALLBACK_RESPONSES = frozenset(r for pair in FALLBACKS.values() for r in pair)
+# The third "not understood" in a row goes to a person instead.
+HAND_OVER_AFTER = 3
+
+
+def not_understood_in_a_row(tracker: Tracker) -> int:
+    """How many of the customer's last messages in a row, before the latest, the
+    fallback answered with "not understood" (an answered question breaks the run)."""
+    turns: list[tuple[bool, list[str]]] = []  # (the fallback ran, responses) per message
+    ran, said = False, []
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            turns.append((ran, said))
+            ran, said = False, []
+        elif kind == "action" and event.get("name") == "action_default_fallback":
+            ran = True
+        elif kind == "bot":
+            said.append((event.get("metadata") or {}).get("utter_action"))
+    count = 0
+    for ran, said in turns[1:]:  # turns[0]: what followed the latest message, nothing yet
+        if not (ran and said and all(r in FALLBACK_RESPONSES for r in said)):
+            break
+        count += 1
+    return count
+
+
 def last_bot_response(tracker: Tracker) -> str | None:
     for event in reversed(tracker.events):
         if event.get("event") == "bot":
@@ -323,7 +353,8 @@ def last_bot_response(tracker: Tracker) -> str | None:
 
 class ActionDefaultFallback(Action):
     """Replaces Rasa's action_default_fallback (low NLU or dialogue confidence): offers
-    the most likely next steps as buttons, never the same words twice in a row."""
+    the most likely next steps as buttons, never the same words twice in a row; the
+    third time in a row, a person takes over."""
 
     def name(self) -> str:
         return "action_default_fallback"
@@ -343,10 +374,13 @@ class ActionDefaultFallback(Action):
                 answer_policy(dispatcher, text)
                 return []
         cart = cart_of(tracker)
-        if tracker.get_slot("awaiting_confirmation") and not cart.is_empty:
-            if CONFIRM_WORDS.search(text):
-                # "I already confirmed! place the order": placed (its link follows).
-                return [FollowupAction("action_place_order")]
+        confirming = tracker.get_slot("awaiting_confirmation") and not cart.is_empty
+        if confirming and CONFIRM_WORDS.search(text):
+            # "I already confirmed! place the order": placed (its link follows).
+            return [FollowupAction("action_place_order")]
+        if not_understood_in_a_row(tracker) >= HAND_OVER_AFTER - 1:
+            return await hand_over(dispatcher, tracker, domain, FALLBACKS_REASON)
+        if confirming:
             context = "confirm"
         elif not cart.is_empty:
             context = "cart"

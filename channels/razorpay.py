@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from channels.notifier import ConversationNotifier
 from durable.inbox import InboxItem, NewItem
+from durable.notices import NOTICE_KIND, payment_notice
 from durable.service import Durable, for_app
 from gateways.razorpay import PaymentGatewayError, RazorpayGateway
 from gateways.shopify import ShopifyClient, ShopifyError
@@ -58,7 +59,6 @@ SIGNATURE_HEADER = "X-Razorpay-Signature"
 EVENT_ID_HEADER = "X-Razorpay-Event-Id"
 MAX_BODY_BYTES = 256 * 1024  # Razorpay's events are a few KB
 SHUTDOWN_GRACE_SECONDS = 10.0
-NOTICE_KIND = "payment"  # the customer is told of an applied event
 EVENT_KIND = "razorpay_event"  # a verified event, to apply to its order
 # Events a process applies itself at once; more wait in the inbox for its consumer.
 MAX_APPLYING = 64
@@ -327,15 +327,10 @@ class RazorpayWebhookInput(InputChannel):
         """The customer's notice, written to the inbox with the event it comes from."""
 
         def queue(conn: Connection, applied: Applied) -> None:
-            if applied.notify_intent is None or not applied.customer_id:
+            notice = payment_notice(event.event_id, applied)
+            if notice is None:
                 return
             assert self.durable is not None
-            notice = NewItem(
-                NOTICE_KIND,
-                applied.customer_id,
-                f"razorpay:{event.event_id}",
-                {"outcome": applied.outcome.value, "order_number": applied.order_number},
-            )
             self.durable.inbox.add_in(conn, [notice])
 
         return queue

@@ -18,7 +18,8 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 MODEL = Path(os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz"))
 SHOP = Path(__file__).parent / "fixtures" / "shop.yml"
 NOT_UNDERSTOOD = ("didn't get that", "samajh nahi aaya", "समझ नहीं", "another way")
-PERSON = ("a person will reply", "koi insaan", "कोई व्यक्ति")
+# The handover's words (the test shop names no support hours).
+PERSON = ("A person will reply", "koi insaan yahin jawab dega", "कोई व्यक्ति यहीं जवाब देगा")
 
 pytestmark = pytest.mark.skipif(
     not MODEL.exists(), reason=f"{MODEL} is not trained yet (`make train`)"
