@@ -15,7 +15,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 RASA := $(BIN)/rasa
 MODEL := models/checkout.tar.gz
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+# The catalog the bot sells from (CATALOG_PATH, from the environment or .env, as at run
+# time): its product names are training data (nlu/catalog_data.py), so an edit retrains.
+CATALOG_FILE := $(or $(CATALOG_PATH),$(shell sed -n 's/^CATALOG_PATH=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"'"),catalog.yml)
+TRAINING_INPUTS := config.yml domain.yml $(CATALOG_FILE) $(wildcard nlu/*.py) $(shell find data -name '*.yml' 2>/dev/null)
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -38,10 +41,10 @@ $(BIN)/.installed: requirements.lock
 install: $(BIN)/.installed ## create .venv and install the locked dependencies
 
 $(MODEL): $(BIN)/.installed $(TRAINING_INPUTS)
-	$(RASA) train --fixed-model-name checkout --out models
+	CATALOG_PATH=$(CATALOG_FILE) $(RASA) train --fixed-model-name checkout --out models
 	@touch $@
 
-train: $(MODEL) ## train the model when data, domain or config changed
+train: $(MODEL) ## train the model when data, domain, config or the catalog changed
 
 run: $(MODEL) ## start the bot (sandbox without credentials; RASA_SERVERS=N for several Rasa servers)
 	@set -a; [ ! -f .env ] || . ./.env; set +a; \
@@ -52,7 +55,7 @@ shell: $(MODEL) ## chat with the bot in this terminal
 	@scripts/run.sh shell
 
 validate: $(BIN)/.installed ## check the training data and domain (every reply in every language)
-	$(RASA) data validate --fail-on-warnings
+	CATALOG_PATH=$(CATALOG_FILE) $(RASA) data validate --fail-on-warnings
 	$(BIN)/python scripts/check_languages.py
 
 browser: ## Debian's Chromium for the browser test (apt-get, only when missing and root)
@@ -85,6 +88,7 @@ bench: $(MODEL) ## run the benchmarks (figures in bench/README.md; check `uptime
 	$(BIN)/python bench/whatsapp_bench.py
 	$(BIN)/python bench/durability_bench.py
 	$(BIN)/python bench/scaling_bench.py
+	$(BIN)/python bench/catalog_bench.py
 
 FUZZ_SECONDS ?= 600
 fuzz: $(BIN)/.installed ## fuzz both webhooks with signed bodies for FUZZ_SECONDS (600); FUZZ_SEED=N replays a round
