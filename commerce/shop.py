@@ -1,9 +1,10 @@
-"""The merchant's own facts (shop.yml): cash on delivery, delivery areas and days,
-shipping fee, returns, discount codes, support hours and contact.
+"""The merchant's own facts (shop.yml): the brand (name, tagline, emoji, the products
+named in examples), cash on delivery, delivery areas and days, shipping fee, returns,
+discount codes, support hours and contact.
 
-Every field is optional: a missing one is None (or empty), and the bot then says it
-doesn't know rather than guessing. SHOP_FILE points to another file; the file is
-re-read when it changes, so a merchant's edit needs no restart.
+Every field but the name is optional: a missing one is None (or empty), and the bot
+then says it doesn't know rather than guessing. SHOP_FILE points to another file; the
+file is re-read when it changes, so a merchant's edit needs no restart.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from commerce.money import rupees_to_paise
 from commerce.text import key
 
 DEFAULT_SHOP_PATH = Path(__file__).resolve().parent.parent / "shop.yml"
+EMOJI_LIMIT = 8  # characters: one emoji, perhaps with a skin tone or a joiner
+TAGLINE_LIMIT = 120  # characters: one line under the name in the greeting
 
 
 class ShopError(ValueError):
@@ -48,6 +51,9 @@ class Discount:
 @dataclass(frozen=True)
 class Shop:
     name: str | None = None
+    tagline: str | None = None  # None: the catalog's categories
+    emoji: str | None = None
+    examples: tuple[str, ...] = ()  # skus of the products examples name
     cash_on_delivery: bool | None = None
     areas: tuple[Area, ...] = ()
     elsewhere_days: str | None = None  # None: only the areas above
@@ -89,6 +95,22 @@ def _text(value: Any, label: str) -> str | None:
         raise ShopError(f"{label} must be text")
     text = str(value).strip()
     return text or None
+
+
+def _line(value: Any, label: str, limit: int) -> str | None:
+    text = _text(value, label)
+    if text is not None and ("\n" in text or len(text) > limit):
+        raise ShopError(f"{label} must be one line of at most {limit} characters")
+    return text
+
+
+def _skus(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 2:
+        raise ShopError("examples must be a list of one or two product skus from the catalog")
+    skus = [_text(sku, "examples") for sku in value]
+    return tuple(sku for sku in skus if sku)
 
 
 def _paise(value: Any, label: str) -> int | None:
@@ -161,8 +183,11 @@ def parse_shop(data: Any) -> Shop:
     within = returns.get("within_days")
     if within is not None and (isinstance(within, bool) or not isinstance(within, int)):
         raise ShopError("returns.within_days must be a whole number of days")
-    return Shop(
+    shop = Shop(
         name=_text(data.get("name"), "name"),
+        tagline=_line(data.get("tagline"), "tagline", TAGLINE_LIMIT),
+        emoji=_line(data.get("emoji"), "emoji", EMOJI_LIMIT),
+        examples=_skus(data.get("examples")),
         cash_on_delivery=_bool(data.get("cash_on_delivery"), "cash_on_delivery"),
         areas=tuple(_area(a, n) for n, a in enumerate(delivery.get("areas") or [], 1)),
         elsewhere_days=_text(delivery.get("elsewhere_days"), "delivery.elsewhere_days"),
@@ -179,6 +204,9 @@ def parse_shop(data: Any) -> Shop:
         support_phone=_text(support.get("phone"), "support.phone"),
         support_email=_text(support.get("email"), "support.email"),
     )
+    if not shop.name:
+        raise ShopError("name: the shop's name is needed (the bot greets customers with it)")
+    return shop
 
 
 _cache: dict[Path, tuple[tuple[int, int], Shop]] = {}

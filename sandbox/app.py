@@ -22,6 +22,7 @@ from aiohttp import web
 from commerce.catalog import load_catalog
 from sandbox import insight
 from sandbox.bot import BotClient
+from sandbox.brand import page_header
 from sandbox.checkout import Checkout, CheckoutError
 from sandbox.customer import NAME_LIMIT, PHONE, TEXT_LIMIT, CustomerInputError, Customers
 from sandbox.graph_api import GraphApiStandIn
@@ -141,7 +142,7 @@ async def status(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return web.json_response({
         "bot_ready": await request.app[BOT].ready(),
-        "shop_name": settings.shop_name,
+        **await page_header(settings),
         "insight": settings.rasa_token is not None,
         "waiting": request.app[CUSTOMERS].waiting,  # messages held until the bot is ready
         "text_limit": TEXT_LIMIT,
@@ -234,7 +235,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 async def link_view(request: web.Request) -> web.Response:
     view = request.app[CHECKOUT].view(request.match_info["link_id"])
-    view["shop_name"] = request.app[SETTINGS].shop_name
+    view.update(await page_header(request.app[SETTINGS]))
     return web.json_response(view)
 
 

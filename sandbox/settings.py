@@ -32,7 +32,8 @@ class SandboxSettings:
     port: int
     public_url: str  # where the browser reaches the sandbox (payment links point here)
     rasa_url: str  # the Rasa server: readiness and the designer panel's trackers
-    shop_name: str
+    # The header's name: SANDBOX_SHOP_NAME, or None for shop.yml's (see sandbox/brand.py).
+    shop_name: str | None
     access_token: str = field(repr=False)
     phone_number_id: str
     api_version: str
@@ -43,6 +44,7 @@ class SandboxSettings:
     # Rasa's HTTP API token (the designer panel reads trackers with it); None: no panel.
     rasa_token: str | None = field(default=None, repr=False)
     catalog_path: str | None = None
+    shop_file: str | None = None  # SHOP_FILE; None: the shipped shop.yml
     # Where the simulated Meta and Razorpay post their webhooks (the front door);
     # None: the Rasa server itself, which serves the same routes.
     webhook_url: str | None = None
@@ -65,7 +67,7 @@ class SandboxSettings:
             port=port,
             public_url=(env.get("SANDBOX_PUBLIC_URL") or f"http://localhost:{port}").rstrip("/"),
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
-            shop_name=env.get("SANDBOX_SHOP_NAME") or "Chai & Co. (sandbox)",
+            shop_name=env.get("SANDBOX_SHOP_NAME") or None,
             access_token=env["WHATSAPP_ACCESS_TOKEN"],
             phone_number_id=env["WHATSAPP_PHONE_NUMBER_ID"],
             api_version=env.get("WHATSAPP_API_VERSION") or DEFAULT_API_VERSION,
@@ -75,5 +77,6 @@ class SandboxSettings:
             webhook_secret=env["RAZORPAY_WEBHOOK_SECRET"],
             rasa_token=env.get("RASA_API_TOKEN") or None,
             catalog_path=env.get("CATALOG_PATH") or None,
+            shop_file=env.get("SHOP_FILE") or None,
             webhook_url=(env.get("BOT_WEBHOOK_URL") or "").rstrip("/") or None,
         )

@@ -47,7 +47,10 @@ VALUES = {
     "hours": "10 am – 7 pm, Mon–Sat",
     "contact": "+91 98765 43210 · hello@example.com",
 }
-SLOTS = {"customer_name": "Asha Rao", "delivery_address": "12 MG Road, Bengaluru"}
+SLOTS = {"customer_name": "Asha Rao", "delivery_address": "12 MG Road, Bengaluru",
+         # the brand, which action_session_start sets (actions/session.py)
+         "shop_name": "Chai & Co.", "shop_tagline": "Teas and teaware", "shop_emoji": "🍵",
+         "example_product": "masala chai", "example_addon": "mug"}
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")
 
 

@@ -441,6 +441,7 @@
       const response = await fetch("/sandbox/api/status");
       const status = await response.json();
       $("shop-name").textContent = status.shop_name;
+      $("shop-emoji").textContent = status.shop_emoji;
       document.title = `${status.shop_name} · WhatsApp sandbox`;
       state.textLimit = status.text_limit || state.textLimit;
       const before = [state.botReady, state.waiting];

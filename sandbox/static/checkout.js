@@ -14,6 +14,7 @@
 
   function show(link) {
     $("shop-name").textContent = link.shop_name;
+    $("shop-emoji").textContent = link.shop_emoji;
     $("description").textContent = link.description;
     $("amount").textContent = link.amount_text;
     $("customer").textContent = [link.customer_name, link.customer_contact].filter(Boolean).join(" · ");
