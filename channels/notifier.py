@@ -1,14 +1,18 @@
-"""Telling a customer about a payment: the outcome's EXTERNAL_ intent, run in their
+"""Telling a customer about an event of ours: an EXTERNAL_ intent, run in their
 conversation, and what that turn says, put in the outbox.
 
-`orders.payment_events` (or the reconciler, for a confirmation never sent) decides that
-the customer is to be told; this module has the conversation say it. Under the
-conversation's lock it checks that a confirmation is still due (neither recorded on
-the order nor waiting in the outbox), injects the intent the way Rasa's
-`/conversations/<id>/trigger_intent` route does (a rule runs the action that words the
-message), and writes the turn's messages to the outbox for the channel the customer
-last wrote on. `durable.sender` sends them, and records the confirmation once WhatsApp
-accepted it.
+`ExternalTurns` injects an intent the way Rasa's `/conversations/<id>/trigger_intent`
+route does (a rule runs the action or response that words the message) and writes the
+turn's messages to the outbox for the channel the customer last wrote on;
+`durable.sender` sends them. A conversation a person has taken over (paused, see
+`handover`) still gets such a turn: Rasa predicts nothing while paused, so it is
+resumed for the turn and paused again.
+
+`ConversationNotifier` does this for payments: `orders.payment_events` (or the
+reconciler, for a confirmation never sent) decides that the customer is to be told;
+under the conversation's lock the notifier checks that a confirmation is still due
+(neither recorded on the order nor waiting in the outbox) and runs the outcome's
+intent. The sender records the confirmation once WhatsApp accepted it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import OutputChannel
+from rasa.shared.core.events import ConversationPaused, ConversationResumed
 
 from durable.outbox import Outbox
 from durable.sender import OutboxSender
@@ -51,6 +56,51 @@ def _turn_messages_named(channel_name: str) -> type[_TurnMessages]:
     )
 
 
+class ExternalTurns:
+    """Runs an external intent in a customer's conversation and queues what it said."""
+
+    def __init__(self, outbox: Outbox, sender: OutboxSender) -> None:
+        self._outbox = outbox
+        self._sender = sender
+
+    async def run(
+        self,
+        agent: Agent,
+        customer_id: str,
+        intent: str,
+        entities: list[dict[str, Any]],
+        source: str,
+        confirms_order: int | None = None,
+        resume: bool = False,
+    ) -> list[dict[str, Any]] | None:
+        """Run `intent` for `customer_id` (the caller holds the conversation's lock) and
+        queue the turn's messages under `source`. Returns them when nobody can push them
+        (rasa shell, REST: they are only in the tracker), None once they are queued. A
+        paused conversation is paused again after the turn, unless `resume`."""
+        known = await agent.processor.get_tracker(customer_id)
+        channel_name = known.get_latest_input_channel()
+        turn = _turn_messages_named(channel_name or "")()
+        tracker = await agent.processor.fetch_tracker_and_update_session(customer_id, turn)
+        paused = tracker.is_paused()
+        if paused:
+            # Rasa's processor predicts nothing in a paused conversation.
+            tracker.update(ConversationResumed())
+        await agent.trigger_intent(
+            intent_name=intent, entities=entities, output_channel=turn, tracker=tracker
+        )
+        if paused and not resume:
+            tracker.update(ConversationPaused())
+            await agent.processor.save_tracker(tracker)
+        if not self._sender.can_send(channel_name):
+            for message in turn.messages:
+                logger.info("Message for %s (no push channel): %s", customer_id, message)
+            return turn.messages
+        await self._outbox.add(
+            customer_id, channel_name or "", source, turn.messages, confirms_order=confirms_order
+        )
+        return None
+
+
 class ConversationNotifier:
     """Runs the intent that matches a payment outcome in the customer's conversation, and
     sends what it said."""
@@ -66,6 +116,7 @@ class ConversationNotifier:
         self._outbox = outbox
         self._sender = sender
         self._store = store
+        self.turns = ExternalTurns(outbox, sender)
 
     async def notify(self, applied: Applied, source: str | None = None) -> bool:
         """Have the customer told about `applied`: True once it is in the outbox (or
@@ -104,30 +155,16 @@ class ConversationNotifier:
                 order.confirmation_sent_at or await self._outbox.confirmation_recorded(number)
             )
             if due:
-                known = await agent.processor.get_tracker(sender)
-                channel_name = known.get_latest_input_channel()
-                turn = _turn_messages_named(channel_name or "")()
-                tracker = await agent.processor.fetch_tracker_and_update_session(sender, turn)
-                await agent.trigger_intent(
-                    intent_name=intent,
-                    entities=[{"entity": "order_number", "value": str(number)}],
-                    output_channel=turn,
-                    tracker=tracker,
+                unsent = await self.turns.run(
+                    agent,
+                    sender,
+                    intent,
+                    [{"entity": "order_number", "value": str(number)}],
+                    source or f"notice:{uuid.uuid4().hex}",
+                    confirms_order=number if confirming else None,
                 )
-                if self._sender.can_send(channel_name):
-                    await self._outbox.add(
-                        sender,
-                        channel_name or "",
-                        source or f"notice:{uuid.uuid4().hex}",
-                        turn.messages,
-                        confirms_order=number if confirming else None,
-                    )
-                else:
-                    # rasa shell, REST: nobody to push to; the turn is in the tracker.
-                    for message in turn.messages:
-                        logger.info("Message for %s (no push channel): %s", sender, message)
-                    if confirming and turn.messages:
-                        await self._store.mark_confirmation_sent(number)
+                if unsent and confirming:
+                    await self._store.mark_confirmation_sent(number)
         # Outside the lock: the customer's next turn need not wait for Meta.
         await self._sender.flush(sender)
         return True

@@ -44,7 +44,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from channels.delivery import DeliveryFailed
 from channels.whatsapp.client import GraphApiError, WhatsAppClient
 from channels.whatsapp.inbound import to_rasa_input
-from channels.whatsapp.models import InboundMessage, WebhookEvent, WebhookParseError
+from channels.whatsapp.models import (
+    InboundMessage,
+    MessageEcho,
+    WebhookEvent,
+    WebhookParseError,
+)
 from channels.whatsapp.render import (
     Rendered,
     render_buttons,
@@ -57,6 +62,7 @@ from channels.whatsapp.store import ChannelState
 from durable.inbox import InboxItem, NewItem
 from durable.outbox import Outbox
 from durable.service import Durable, for_app
+from handover.conversation import ECHO_KIND  # consumed by the merchant inbox channel
 from orders.store import OrderStore, get_store
 
 logger = logging.getLogger(__name__)
@@ -326,17 +332,24 @@ class WhatsAppInput(InputChannel):
                 return _error(400, reason)
 
             inbound = event.messages()
-            if inbound:
+            # The merchant answering from the WhatsApp Business app (coexistence):
+            # recorded in the conversation by the handover consumer, never sent again.
+            echoes = event.echoes()
+            if inbound or echoes:
                 assert durable is not None
+                items = [_inbox_item(item) for item in inbound] + [_echo_item(e) for e in echoes]
                 try:
                     # Durable before the 200: the inbox row is also the "seen" record.
-                    await durable.inbox.add([_inbox_item(item) for item in inbound])
+                    await durable.inbox.add(items)
                 except SQLAlchemyError:
                     logger.exception("WhatsApp webhook: the inbox could not be written")
                     return _error(503, "temporarily unable to accept messages; retry later")
                 durable.wake()
             _log_reports(event)
-            return response.json({"status": "accepted", "messages": len(inbound)})
+            answer: dict[str, Any] = {"status": "accepted", "messages": len(inbound)}
+            if echoes:
+                answer["echoes"] = len(echoes)
+            return response.json(answer)
 
         @whatsapp.route("/inbox/wake", methods=["POST"])
         async def wake(request: Request) -> HTTPResponse:
@@ -422,6 +435,11 @@ class WhatsAppInput(InputChannel):
 def _inbox_item(inbound: InboundMessage) -> NewItem:
     message = inbound.message
     return NewItem(INBOX_KIND, message.sender, f"whatsapp:{message.id}", inbound.to_stored())
+
+
+def _echo_item(echo: MessageEcho) -> NewItem:
+    # Keyed by the customer: in order with their messages (handover.conversation).
+    return NewItem(ECHO_KIND, echo.recipient, f"whatsapp-echo:{echo.id}", echo.to_stored())
 
 
 async def _already_in_conversation(app: Any, sender_id: str, message_id: str) -> bool:

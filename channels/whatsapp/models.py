@@ -386,17 +386,62 @@ class MessagesValue:
 
 
 @dataclass(frozen=True)
+class MessageEcho:
+    """A message the business sent from the WhatsApp Business app on the bot's number
+    (Meta's coexistence; field `smb_message_echoes`): a person answering the customer.
+    Meta delivered it already; it is only recorded."""
+
+    id: str
+    sender: str  # `from`: the business's number
+    recipient: str  # `to`: the customer
+    timestamp: str
+    type: str
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, node: _Node) -> MessageEcho:
+        kind = node.string("type")
+        text_node = node.opt_node("text") if kind == "text" else None
+        return cls(
+            id=node.identifier("id", MAX_MESSAGE_ID),
+            sender=node.identifier("from", MAX_SENDER),
+            recipient=node.identifier("to", MAX_SENDER),
+            timestamp=node.string("timestamp"),
+            type=kind,
+            text=text_node.string("body", MAX_TEXT) if text_node is not None else None,
+        )
+
+    def to_stored(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "to": self.recipient,
+            "timestamp": self.timestamp,
+            "type": self.type,
+            "text": self.text,
+        }
+
+
+ECHOES_FIELD = "smb_message_echoes"
+
+
+@dataclass(frozen=True)
 class Change:
     field: str
-    # Only `messages` changes are parsed: other subscribed fields (template status,
-    # account updates) are acknowledged and ignored.
+    # Only `messages` and `smb_message_echoes` changes are parsed: other subscribed
+    # fields (template status, account updates) are acknowledged and ignored.
     value: MessagesValue | None
+    echoes: list[MessageEcho] = field(default_factory=list)
 
     @classmethod
     def parse(cls, node: _Node) -> Change:
         name = node.string("field")
         value = MessagesValue.parse(node.node("value")) if name == "messages" else None
-        return cls(field=name, value=value)
+        echoes = (
+            [MessageEcho.parse(n) for n in node.node("value").nodes("message_echoes")]
+            if name == ECHOES_FIELD
+            else []
+        )
+        return cls(field=name, value=value, echoes=echoes)
 
 
 @dataclass(frozen=True)
@@ -464,6 +509,10 @@ class WebhookEvent:
 
     def statuses(self) -> list[Status]:
         return [s for value in self._values() for s in value.statuses]
+
+    def echoes(self) -> list[MessageEcho]:
+        """Messages the business sent from the WhatsApp Business app, in delivery order."""
+        return [echo for e in self.entries for c in e.changes for echo in c.echoes]
 
     def errors(self) -> list[ApiError]:
         return [err for value in self._values() for err in value.errors]
