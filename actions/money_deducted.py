@@ -85,27 +85,31 @@ class ActionCheckDeductedPayment(Action):
             dispatcher.utter_message(response="utter_money_deducted_no_order")
             return await hand_over(dispatcher, tracker, domain, MONEY_DEDUCTED)
         events = [SlotSet("order_number", str(order.number))]
-        if order.status is OrderStatus.PAID:
-            _say_paid(dispatcher, order)
-            return events
-        try:
-            link = await get_gateway().fetch_link(order.payment_link_id)
-        except PaymentGatewayError as exc:
-            logger.warning("Deducted payment of order #%s not checked: %s", order.number, exc)
-            dispatcher.utter_message(
-                response="utter_money_deducted_unchecked", order_number=order.number
-            )
-            return events + await hand_over(dispatcher, tracker, domain, MONEY_DEDUCTED)
-        order = await apply_link(orders, order, link)
-        if order.status is OrderStatus.PAID:
-            _say_paid(dispatcher, order)
-            return events
+        link = None
+        if order.status is not OrderStatus.PAID:
+            try:
+                link = await get_gateway().fetch_link(order.payment_link_id)
+            except PaymentGatewayError as exc:
+                logger.warning("Deducted payment of order #%s not checked: %s", order.number, exc)
+                dispatcher.utter_message(
+                    response="utter_money_deducted_unchecked", order_number=order.number
+                )
+                return events + await hand_over(dispatcher, tracker, domain, MONEY_DEDUCTED)
+            order = await apply_link(orders, order, link)
         if order.flag:
-            # An amount that differs, a partial payment: a person must look at it.
+            # An amount that differs, a partial or a second payment: a person must look.
             dispatcher.utter_message(
                 response="utter_payment_under_review", order_number=order.number
             )
             return events + await hand_over(dispatcher, tracker, domain, MONEY_DEDUCTED)
+        if order.status is OrderStatus.PAID or link is None:
+            dispatcher.utter_message(
+                response="utter_money_deducted_paid",
+                order_number=order.number,
+                total=format_inr(order.total),
+                payment_id=order.payment_id or "—",
+            )
+            return events
         payment_id = await failed_payment_id(orders, order, link)
         dispatcher.utter_message(
             response="utter_money_deducted_not_paid",
@@ -114,12 +118,3 @@ class ActionCheckDeductedPayment(Action):
             reference=f"#{order.number}" + (f" · {payment_id}" if payment_id else ""),
         )
         return events
-
-
-def _say_paid(dispatcher: CollectingDispatcher, order: Order) -> None:
-    dispatcher.utter_message(
-        response="utter_money_deducted_paid",
-        order_number=order.number,
-        total=format_inr(order.total),
-        payment_id=order.payment_id or "—",
-    )
