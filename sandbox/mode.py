@@ -111,6 +111,10 @@ def main(env: Mapping[str, str] | None = None) -> int:
         print(f"Sandbox mode: {decision.message}. State lives in {SANDBOX_DIR}/ "
               "and starts empty each run.", file=sys.stderr)
         print(banner(settings["SANDBOX_PUBLIC_URL"]), file=sys.stderr)
+        # The link signs the page in once (the token is in the fragment: never sent).
+        print(f"Merchant inbox, to answer customers handed to a person: "
+              f"{settings['MERCHANT_INBOX_URL']}#token={settings['MERCHANT_INBOX_TOKEN']}",
+              file=sys.stderr)
     else:
         print(f"Real mode: {decision.message}.", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""`make inbox`: the inbox and outbox at a glance, parked items, and retrying them.
+"""`make inbox`: the inbox and outbox at a glance, customers waiting for a person,
+parked items, and retrying them.
 
     python -m server.inbox_cli                 depth, oldest age, parked and failed counts,
                                                and the parked items with their errors
@@ -18,6 +19,7 @@ import sys
 
 from durable.inbox import Inbox
 from durable.outbox import Outbox
+from handover.store import Handover, HandoverStore
 from orders.store import get_store
 
 
@@ -31,6 +33,7 @@ async def _run(retry: list[str] | None) -> int:
         return 0
     report = {"inbox": await inbox.stats(), "outbox": await Outbox(engine).stats()}
     print(json.dumps(report, indent=2))
+    _print_handovers(await asyncio.to_thread(HandoverStore(engine).waiting))
     parked = await inbox.parked()
     if not parked:
         print("No parked items.")
@@ -43,6 +46,20 @@ async def _run(retry: list[str] | None) -> int:
             f"{item.last_error}"
         )
     return 0
+
+
+def _print_handovers(waiting: list[Handover]) -> None:
+    if not waiting:
+        print("Nobody is waiting for a person.")
+        return
+    print(f"{len(waiting)} customer(s) waiting for a person (answer on /webhooks/merchant/):")
+    for handover in waiting:
+        human = handover.last_human_at
+        print(
+            f"  {handover.customer_id}  since {handover.started_at:%Y-%m-%d %H:%M:%S}  "
+            f"{handover.reason:<15} last answered: "
+            f"{f'{human:%Y-%m-%d %H:%M:%S}' if human else 'not yet'}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
