@@ -156,7 +156,9 @@ class DevanagariWhitespaceTokenizer(WhitespaceTokenizer):
         tokens = super().tokenize(message, attribute)
         for token in tokens:
             if _has_devanagari(token.text):
-                token.text = romanize(fold(token.text))
+                # The lemma too: CountVectorsFeaturizer counts lemmas (use_lemma), and
+                # Token sets the lemma to the original text when it is created.
+                token.text = token.lemma = romanize(fold(token.text))
         return tokens
 
 
