@@ -58,3 +58,22 @@ def test_word_features_keep_hindi_words_whole() -> None:
     assert {"what", "s", "cart"} <= words  # English is split as before
     # Rasa's own pattern drops vowel signs: "मसाला" became "मस" and "ल"
     assert "मस" in vocabulary(CountVectorsFeaturizer, texts)
+
+
+def test_count_vectors_count_the_hinglish_spelling(tmp_path) -> None:
+    # CountVectorsFeaturizer counts token lemmas: they must be romanised too, or Hindi
+    # shares no feature with Hinglish ("कार्ट दिखाओ" and "cart dikhao").
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    tokenizer = DevanagariWhitespaceTokenizer(DevanagariWhitespaceTokenizer.get_default_config())
+    message = Message.build(text="कार्ट दिखाओ", intent="view_cart")
+    tokenizer.process_training_data(TrainingData([message]))
+    featurizer = CountVectorsFeaturizer.create(
+        CountVectorsFeaturizer.get_default_config(), LocalModelStorage(tmp_path),
+        Resource("count_vectors"), ExecutionContext(GraphSchema({}), "test"),
+    )
+    featurizer.train(TrainingData([message]))
+    assert set(featurizer.vectorizers["text"].vocabulary_) == {"cart", "dikhao"}
