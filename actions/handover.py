@@ -5,7 +5,8 @@ do), or money deducted for a payment that did not go through.
 `handover.begin` records it and tells the merchant; here the customer is told when a
 person will answer (the support hours in shop.yml, or honestly that we can't say) and
 the conversation is paused: Rasa stays quiet for this customer until the person hands
-it back (`EXTERNAL_handover_ended`, see the handover package).
+it back (`EXTERNAL_handover_ended`, see the handover package). Asked for at a checkout
+prompt, a rule ends the form first (data/rules/handover.yml); the cart stays.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
+from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 import handover
@@ -61,11 +62,7 @@ async def hand_over(
         dispatcher.utter_message(response="utter_handover_started", hours=hours)
     else:
         dispatcher.utter_message(response="utter_handover_started_no_hours")
-    events: list[dict[str, Any]] = []
-    if tracker.active_loop.get("name"):
-        # The checkout form ends here; the cart stays for when the bot is back.
-        events += [ActiveLoop(None), SlotSet("requested_slot", None)]
-    return [*events, ConversationPaused()]
+    return [ConversationPaused()]
 
 
 class ActionHandOver(Action):
