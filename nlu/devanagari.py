@@ -72,6 +72,14 @@ LOANWORDS = {
     "चेंज": "change", "कन्फर्म": "confirm", "अकाउंट": "account", "शॉपिंग": "shopping",
     "में": "mein", "मैं": "main", "नहीं": "nahi", "चाहिए": "chahiye", "चाय": "chai",
     "तीन": "teen",
+    # shop words customers type in Devanagari (policies, payments, the cart)
+    "कैश": "cash", "रिटर्न": "return", "पॉलिसी": "policy", "ईमेल": "email", "आईडी": "id",
+    "फोन": "phone", "नंबर": "number", "डिस्काउंट": "discount", "कूपन": "coupon",
+    "ऑफर": "offer", "चार्ज": "charge", "फ्री": "free", "शिपिंग": "shipping",
+    "प्राइस": "price", "स्टॉक": "stock", "रिफंड": "refund", "प्लेस": "place", "बुक": "book",
+    "बिल": "bill", "टाइम": "time", "मैसेज": "message", "रिमूव": "remove", "ऐड": "add",
+    "एड": "add", "कार्ड": "card", "फेल": "fail", "सॉरी": "sorry", "इंग्लिश": "english",
+    "एजेंट": "agent", "इवनिंग": "evening", "कैटलॉग": "catalog", "मग": "mug", "कप": "cup",
 }
 
 
