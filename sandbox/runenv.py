@@ -59,10 +59,11 @@ def sandbox_environment(
         "RAZORPAY_WEBHOOK_SECRET": token(24),
         "RAZORPAY_API_BASE_URL": f"{local}/razorpay",
         "DATABASE_URL": f"sqlite:///{SANDBOX_DIR}/orders.db",
-        # The merchant's inbox page (handover), on the front door: this run's token.
+        # The merchant's inbox page (handover), with this run's token. On the Rasa server:
+        # it reads conversations from the sandbox's own tracker store (var/sandbox/).
         "MERCHANT_INBOX_TOKEN": token(24),
         "MERCHANT_INBOX_URL": "http://localhost:"
-        f"{env.get('PUBLIC_PORT') or DEFAULT_PUBLIC_PORT}/webhooks/merchant/",
+        f"{env.get('RASA_PORT') or DEFAULT_RASA_PORT}/webhooks/merchant/",
         "SANDBOX_ENDPOINTS": f"{SANDBOX_DIR}/endpoints.yml",
     }
 
