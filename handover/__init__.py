@@ -9,8 +9,11 @@ sweeps quiet handovers back to the bot; `channels.merchant` serves the inbox pag
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from durable.tables import Tables
 from handover import notice
@@ -29,8 +32,15 @@ async def begin(customer_id: str, channel: str, reason: str, domain: dict[str, A
     (its source key is the handover's id, so a retried turn queues it once). Returns
     False when one was already active. Blocking work runs in a worker thread."""
     return await asyncio.to_thread(
-        _begin, HandoverStore(get_store().engine), customer_id, channel, reason, domain
+        _begin, _store(get_store().engine), customer_id, channel, reason, domain
     )
+
+
+@functools.cache
+def _store(engine: Engine) -> HandoverStore:
+    # One per database: its tables (and the outbox's) are checked once, not every turn.
+    Tables(engine).ensure()
+    return HandoverStore(engine)
 
 
 def _begin(
@@ -58,8 +68,6 @@ def _begin(
                 "(add it, then retrain)",
                 notice.RESPONSE,
             )
-    Tables(store.engine).ensure()  # the outbox, written in the same transaction
-
     def record(conn: Any) -> Handover | None:
         started = start_in(conn, customer_id, channel or "", reason)
         if started is not None and recipient is not None and text is not None:
