@@ -586,3 +586,54 @@ def test_a_server_killed_mid_turn_its_customers_are_taken_over_in_order_once(clu
         assert taken_over[row["id"]]["status"] == "done"
         assert taken_over[row["id"]]["claims"] >= 2, taken_over[row["id"]]
 
+
+
+def test_a_server_killed_after_taking_a_payment_before_applying_it_is_taken_over_once(
+    cluster,
+):
+    """A Rasa server that takes a webhook itself writes the event's inbox row already
+    leased to itself and applies it after the 200. Killed in between (here: its apply
+    waits on the order's row, locked by the test), the event is applied by the other
+    server once the lease runs out, and the customer is confirmed once."""
+    shop = cluster
+    (customer,) = shop.new_customers(1, series=76)
+    shop.greet(customer)
+    order = shop.place_order(customer)
+    webhook = shop.paid_webhook(order)
+    event_id = webhook[1]["X-Razorpay-Event-Id"]
+    victim = shop.stack.servers["rasa2"].env["INBOX_CONSUMER_NAME"] + "/"
+
+    def blocked_on_the_order() -> bool:
+        with shop.db.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND a.datname = current_database()"
+            )).scalar())
+
+    with shop.db.connect() as holder:
+        holder.execute(
+            sa.select(orders.c.id).where(orders.c.number == order.number).with_for_update()
+        )
+        body, headers = webhook
+        assert shop.stack.post("/webhooks/razorpay/webhook", body, headers, server=1) == 200
+        shop.wait_until(blocked_on_the_order, 30, "rasa2 applying the event")
+        held = shop.event_rows_in_inbox(event_id)
+        shop.stack.kill("rasa2")
+        holder.rollback()  # the order's row is free again
+    assert held == ["pending"]
+    with shop.db.connect() as conn:
+        owner = conn.execute(
+            sa.select(inbox.c.lease_owner).where(inbox.c.dedupe_key == f"razorpay-event:{event_id}")
+        ).scalar()
+    assert owner.startswith(victim), owner  # written leased to rasa2, not yet applied
+    assert shop.order(order.number)["status"] == "pending_payment"
+
+    shop.wait_until(lambda: shop.confirmations(customer), 90, "payment confirmation")
+    assert shop.stack.post("/webhooks/razorpay/webhook", body, headers, server=0) == 200
+    shop.quiet()
+    told = shop.confirmations(customer)
+    assert len(told) == 1, told
+    assert f"#{order.number}" in told[0] and "₹500" in told[0]
+    assert shop.order(order.number)["status"] == "paid"
+    assert shop.event_records(event_id) == 1
+    assert shop.event_rows_in_inbox(event_id) == ["done"]
