@@ -11,7 +11,16 @@ helps DIET spot a product in a message:
 * a `product` regex with the names in Devanagari. A lookup entry is wrapped in \\b...\\b,
   and Python's \\b does not see the end of a word that ends in a vowel sign ("मसाला"),
   so such entries would never match; the regex bounds words with look-arounds instead
-  and accepts each consonant with or without its nukta ("कुकीज" and "कुकीज़").
+  and accepts each consonant with or without its nukta ("कुकीज" and "कुकीज़");
+* one training example for every name no example of data/ already names as a
+  `product` entity. Lookups alone did not do: a model trained with "Kashmiri Kahwa"
+  only in the lookup read "add 2 kashmiri kahwa" as `inform` (unknown words look like
+  a name or an address) and tagged no product. The example is one of the project's own
+  examples with one product, that product swapped for the new name: for a product's
+  own name an `add_to_cart` example, for its other names an example of any intent
+  that names a product; Latin names go into examples written in Latin letters,
+  Devanagari ones into Devanagari examples. Which example is chosen depends only on
+  the name, so the same catalog and data give the same training data.
 
 No synonyms: an entity value that is exactly a name or other name is what
 `Catalog.resolve` already maps to its product, folding included, so a synonym would add
@@ -26,11 +35,13 @@ catalog (or a change here that changes the data) retrains the NLU.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from rasa.shared.importers.rasa import RasaFileImporter
+from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from commerce.catalog import Catalog, load_catalog
@@ -38,6 +49,7 @@ from commerce.matching import GENERIC_WORDS
 from commerce.text import FILLER_WORDS, fold, size_length, words
 
 ENTITY = "product"
+ADD_INTENT = "add_to_cart"
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
 _CONSONANT = re.compile(r"[\u0915-\u0939]")
 _ANUSVARA = "\u0902"  # fold() turns a chandrabindu into it
@@ -51,11 +63,13 @@ class CatalogImporter(RasaFileImporter):
     """Rasa's file importer, with the catalog's product names added to the NLU data."""
 
     def get_nlu_data(self, language: str | None = "en") -> TrainingData:
-        return super().get_nlu_data(language).merge(catalog_training_data(load_catalog()))
+        project = super().get_nlu_data(language)
+        return project.merge(catalog_training_data(load_catalog(), project))
 
 
-def catalog_training_data(catalog: Catalog) -> TrainingData:
-    """The `product` lookup table and Devanagari regex for every product in `catalog`."""
+def catalog_training_data(catalog: Catalog, project: TrainingData | None = None) -> TrainingData:
+    """The `product` lookup table and Devanagari regex for every product in `catalog`,
+    and, given the project's data, examples for the names it does not show yet."""
     latin, devanagari = product_phrases(catalog)
     lookups: list[dict[str, Any]] = []
     regexes: list[dict[str, str]] = []
@@ -63,7 +77,31 @@ def catalog_training_data(catalog: Catalog) -> TrainingData:
         lookups.append({"name": ENTITY, "elements": latin})
     if devanagari:
         regexes.append({"name": ENTITY, "pattern": devanagari_pattern(devanagari)})
-    return TrainingData(lookup_tables=lookups, regex_features=regexes)
+    examples = new_name_examples(catalog, project) if project is not None else []
+    return TrainingData(training_examples=examples, lookup_tables=lookups, regex_features=regexes)
+
+
+def new_name_examples(catalog: Catalog, project: TrainingData) -> list[Message]:
+    """One example per catalog name that no example of `project` names as a product."""
+    known = {_key(entity["value"]) for example in project.training_examples
+             for entity in _products(example)}
+    templates = sorted(
+        (example for example in project.training_examples if len(_products(example)) == 1),
+        key=lambda example: (example.get("text"), example.get("intent")),
+    )
+    examples = []
+    for product in catalog.products:
+        for position, name in enumerate((product.name, *product.also_called)):
+            typed = " ".join(name_words(name))
+            if not typed or _key(typed) in known:
+                continue
+            known.add(_key(typed))
+            script = bool(_DEVANAGARI.search(typed))
+            choices = [t for t in templates if _is_devanagari(t) == script
+                       and (position > 0 or t.get("intent") == ADD_INTENT)]
+            if choices:
+                examples.append(_with_product(_pick(choices, typed), typed))
+    return examples
 
 
 def product_phrases(catalog: Catalog) -> tuple[list[str], list[str]]:
@@ -116,6 +154,41 @@ def _with_heads(typed: list[str]) -> list[str]:
         if length < len(typed) and not all(word in GENERIC_WORDS for word in tail):
             phrases.append(" ".join(tail))
     return phrases
+
+
+def _products(example: Message) -> list[dict[str, Any]]:
+    return [e for e in example.get("entities") or [] if e.get("entity") == ENTITY]
+
+
+def _key(text: str) -> str:
+    return " ".join(words(str(text)))
+
+
+def _is_devanagari(example: Message) -> bool:
+    return bool(_DEVANAGARI.search(str(_products(example)[0]["value"])))
+
+
+def _pick(choices: list[Message], name: str) -> Message:
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return choices[int.from_bytes(digest[:8], "big") % len(choices)]
+
+
+def _with_product(template: Message, name: str) -> Message:
+    """`template` with its product entity's words replaced by `name`."""
+    text = template.get("text")
+    product = _products(template)[0]
+    start, end = product["start"], product["end"]
+    shift = len(name) - (end - start)
+    entities = []
+    for entity in template.get("entities"):
+        if entity is product:
+            entities.append({**entity, "end": start + len(name), "value": name})
+        elif entity["start"] >= end:
+            entities.append({**entity, "start": entity["start"] + shift,
+                             "end": entity["end"] + shift})
+        else:
+            entities.append(dict(entity))
+    return Message.build(text[:start] + name + text[end:], template.get("intent"), entities)
 
 
 def _plural(phrase: str) -> str:

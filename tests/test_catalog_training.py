@@ -1,10 +1,11 @@
 """The catalog is the NLU's source of product names (nlu/catalog_data.py).
 
-The unit tests turn a small catalog into the `product` lookup table and Devanagari regex,
-read it through config.yml's importer as `rasa train` does, and check that `make train`
-retrains after a catalog edit. The last test trains an NLU model on a catalog with a
-product the project never had and parses a message that names it (about 2-5 minutes:
-`rasa train nlu` only, the dialogue policies do not read the catalog).
+The unit tests turn a small catalog into the `product` lookup table, Devanagari regex and
+examples for names the data does not show, read it through config.yml's importer as
+`rasa train` does, and check that `make train` retrains after a catalog edit. The last
+test trains an NLU model on a catalog with a product the project never had and parses
+messages that name it (`rasa train nlu` only: the dialogue policies do not read the
+catalog; about 3 minutes on two free cores, 15 on a busy machine).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from rasa.shared.importers.importer import TrainingDataImporter
 
 from commerce.catalog import load_catalog
-from nlu.catalog_data import catalog_training_data, product_phrases
+from nlu.catalog_data import catalog_training_data, new_name_examples, product_phrases
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA = Path(sys.executable).parent / "rasa"
@@ -105,12 +106,35 @@ def test_the_importer_adds_the_catalog_to_the_project_data(tmp_path, monkeypatch
 
     tables = {table["name"]: table["elements"] for table in nlu.lookup_tables}
     assert "kashmiri kahwa" in tables["product"] and "kehwa" in tables["product"]
+    assert any(e.get("value") == "kashmiri kahwa" for example in nlu.training_examples
+               for e in example.get("entities") or [])
     # every product name comes from the catalog: data/ names none by hand
     assert [table["name"] for table in nlu.lookup_tables].count("product") == 1
     assert "masala tea" not in tables["product"]  # an other name only the shipped catalog has
     assert "quantity" in tables  # data/nlu/lookups.yml is still read
     assert any(example.get("intent") == "add_to_cart" for example in nlu.training_examples)
     assert importer.get_stories().story_steps  # and the stories, as Rasa's own importer
+
+
+def test_names_the_data_does_not_show_get_one_example_each(tmp_path):
+    project = TrainingDataImporter.load_from_config(
+        str(ROOT / "config.yml"), str(ROOT / "domain.yml"), [str(ROOT / "data" / "nlu")]
+    ).get_nlu_data()
+    catalog = load_catalog(write_catalog(tmp_path, SMALL_CATALOG + NEW_PRODUCT))
+    examples = {}
+    for example in new_name_examples(catalog, project):
+        [product] = [e for e in example.get("entities") if e["entity"] == "product"]
+        examples[product["value"]] = example
+        for entity in example.get("entities"):  # offsets still point at each entity's words
+            assert example.get("text")[entity["start"]:entity["end"]] == entity["value"]
+
+    # "masala chai", "kulhad set", "shahad", "मसाला चाय", ... are in data/ already
+    assert sorted(examples) == ["kashmiri kahwa", "kehwa", "कश्मीरी कहवा", "पांच मसाले"]
+    assert examples["kashmiri kahwa"].get("intent") == "add_to_cart"  # a product's own name
+    # a Devanagari name goes into an example written in Devanagari
+    assert not re.search("[a-z]", examples["कश्मीरी कहवा"].get("text"))
+    again = [example.get("text") for example in new_name_examples(catalog, project)]
+    assert again == [example.get("text") for example in examples.values()]  # same data
 
 
 def test_a_catalog_edit_changes_the_training_data_fingerprint(tmp_path):
