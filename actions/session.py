@@ -6,6 +6,7 @@ new conversation without retraining or a restart."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -14,7 +15,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import catalog
 from commerce.brand import brand_slots
-from commerce.shop import load_shop
+from commerce.shop import Shop, ShopError, load_shop
+
+logger = logging.getLogger(__name__)
 
 
 def carried_over(tracker: Tracker) -> dict[str, Any]:
@@ -31,6 +34,15 @@ def carries_slots_over(domain: dict[str, Any]) -> bool:
     return bool(config.get("carry_over_slots_to_new_session", True))
 
 
+def _shop() -> Shop:
+    """shop.yml; a broken file is logged and the conversation still starts, unbranded."""
+    try:
+        return load_shop()
+    except ShopError as err:
+        logger.error("the brand can't be read: %s", err)
+        return Shop()
+
+
 class ActionSessionStart(Action):
     def name(self) -> str:
         return "action_session_start"
@@ -40,10 +52,8 @@ class ActionSessionStart(Action):
     ) -> list[dict[str, Any]]:
         slots = carried_over(tracker) if carries_slots_over(domain) else {}
         # The loaders stat (and re-read when changed) two files: off the event loop.
-        shop, products = await asyncio.gather(
-            asyncio.to_thread(load_shop), asyncio.to_thread(catalog)
-        )
-        slots.update(brand_slots(shop, products))
+        products = await asyncio.to_thread(catalog)
+        slots.update(brand_slots(await asyncio.to_thread(_shop), products))
         return [
             SessionStarted(),
             *(SlotSet(name, value) for name, value in slots.items()),

@@ -126,6 +126,19 @@ async def test_session_start_without_carry_over_sets_only_the_brand(other_shop):
     assert {e["name"]: e["value"] for e in events[1:-1]} == KAPDA_GHAR
 
 
+async def test_a_broken_shop_file_is_logged_and_the_conversation_still_starts(
+    tmp_path, monkeypatch, caplog
+):
+    broken = tmp_path / "shop.yml"
+    broken.write_text("tagline: a shop with no name\n", encoding="utf-8")
+    monkeypatch.setenv("SHOP_FILE", str(broken))
+    events = await start({"session_config": SESSION_CONFIG})
+    assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
+    values = {e["name"]: e["value"] for e in events[1:-1]}
+    assert values["shop_name"] == "" and values["customer_name"] == "Asha Rao"
+    assert f"{broken}: name" in caplog.text
+
+
 # --- the sandbox's pages -------------------------------------------------------------
 
 
