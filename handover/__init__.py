@@ -70,7 +70,8 @@ def _begin(
             )
     def record(conn: Any) -> Handover | None:
         started = start_in(conn, customer_id, channel or "", reason)
-        if started is not None and recipient is not None and text is not None:
+        # No channel (rasa shell, REST): nothing could push the notice; the page lists it.
+        if started is not None and recipient is not None and text is not None and channel:
             source = f"handover:{started.id}:notice"
             notice.queue_in(conn, recipient, channel or "", source, text)
         return started

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -427,3 +429,15 @@ async def test_a_payment_is_confirmed_during_a_handover(shop, razorpay):
     await shop.customer_says("thanks, got it")
     await shop.settled()
     assert len(shop.to_customer()) == before + 1
+
+
+async def test_make_inbox_lists_the_customers_waiting():
+    await handover.begin(CUSTOMER, "whatsapp", "refund", DOMAIN)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "server.inbox_cli"], capture_output=True,
+        text=True, timeout=120, env={**os.environ, "DATABASE_URL": get_store().url},
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if CUSTOMER in line]
+    assert "refund" in line and "not yet" in line
+    assert "1 customer(s) waiting for a person" in done.stdout
