@@ -74,6 +74,24 @@ class ParkedItem:
     received_at: datetime
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One caller's `Inbox.add`, waiting for its group's transaction."""
+
+    items: Sequence[NewItem]
+    held_by: str | None
+    done: asyncio.Future[int]
+
+
+def _settle(write: _Write, count: int = 0, error: BaseException | None = None) -> None:
+    if write.done.done():  # the caller went away (a client that hung up)
+        return
+    if error is not None:
+        write.done.set_exception(error)
+    else:
+        write.done.set_result(count)
+
+
 def lease_seconds() -> float:
     raw = os.environ.get("INBOX_LEASE_SECONDS", "")
     return float(raw) if raw.strip() else DEFAULT_LEASE_SECONDS
@@ -93,6 +111,8 @@ class Inbox:
         self._tables = tables.Tables(engine)
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease if lease is not None else lease_seconds())
+        self._queued: list[_Write] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- writing from the front door -------------------------------------------------
 
@@ -137,11 +157,55 @@ class Inbox:
             await asyncio.to_thread(self._tables.ensure)
 
     async def add(self, items: Sequence[NewItem], held_by: str | None = None) -> int:
-        """Write `items`; returns how many were new (exactly, for a single item)."""
-        return await asyncio.to_thread(self._add, items, held_by)
+        """Write `items` durably; returns how many were new (exactly, for a single item).
 
-    def _add(self, items: Sequence[NewItem], held_by: str | None) -> int:
-        return self._tables.write(self.add_in, items, held_by)
+        Group commit: writes asked for while one is under way wait for it and then go
+        together, in one transaction (one commit, one worker thread) for all of them,
+        each still answered with its own count. At a webhook burst that is most of the
+        cost of an insert saved; alone, a write goes at once."""
+        write = _Write(items, held_by, asyncio.get_running_loop().create_future())
+        self._queued.append(write)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued())
+        return await write.done
+
+    async def _write_queued(self) -> None:
+        batch: list[_Write] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                await self._write_batch(batch)
+        except asyncio.CancelledError:
+            for write in batch + self._queued:
+                write.done.cancel()
+            self._queued = []
+            raise
+        finally:
+            self._writer = None
+
+    async def _write_batch(self, batch: list[_Write]) -> None:
+        try:
+            counts = await asyncio.to_thread(self._tables.write, self._add_all, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], error=exc)
+                return
+            # One write the database refuses must not fail the others: each alone.
+            for write in batch:
+                try:
+                    count = await asyncio.to_thread(
+                        self._tables.write, self.add_in, write.items, write.held_by
+                    )
+                except Exception as alone:
+                    _settle(write, error=alone)
+                else:
+                    _settle(write, count)
+            return
+        for write, count in zip(batch, counts, strict=True):
+            _settle(write, count)
+
+    def _add_all(self, conn: Connection, batch: list[_Write]) -> list[int]:
+        return [self.add_in(conn, write.items, write.held_by) for write in batch]
 
     def finish_held_in(self, conn: Connection, dedupe_key: str, lease: str) -> bool:
         """Mark an item written with `held_by=lease` done, in the caller's transaction;

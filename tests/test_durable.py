@@ -102,6 +102,39 @@ async def test_concurrent_adds_of_one_key_leave_one_row(store):
     assert (await inbox.stats())["pending"] == 1
 
 
+async def test_adds_during_a_write_go_together_each_with_its_own_answer(store, monkeypatch):
+    inbox = Inbox(store.engine)
+    transactions = []
+    write = inbox._tables.write
+
+    def counted(fn, *args):
+        transactions.append(fn)
+        return write(fn, *args)
+
+    monkeypatch.setattr(inbox._tables, "write", counted)
+    await inbox.add([new("A", "wamid.0")])
+    adds = [inbox.add([new(f"C{n % 7}", f"wamid.{n}")]) for n in range(40)]
+    answers = await asyncio.gather(*adds)
+    assert answers == [0] + [1] * 39  # wamid.0 was there already
+    assert len(transactions) < 1 + 40  # grouped: far fewer transactions than adds
+    stored = rows(store, inbox_table)
+    assert [row["dedupe_key"] for row in stored] == [f"wamid.{n}" for n in range(40)]
+
+
+async def test_an_add_the_database_refuses_fails_alone(store):
+    inbox = Inbox(store.engine)
+    unstorable = NewItem("whatsapp", "B", "wamid.bad", {"not json": object()})
+    answers = await asyncio.gather(
+        inbox.add([new("A", "wamid.1")]),
+        inbox.add([unstorable]),
+        inbox.add([new("C", "wamid.2")]),
+        return_exceptions=True,
+    )
+    assert answers[0] == 1 and answers[2] == 1
+    assert isinstance(answers[1], TypeError)
+    assert [row["dedupe_key"] for row in rows(store, inbox_table)] == ["wamid.1", "wamid.2"]
+
+
 async def test_claim_takes_each_customers_oldest_item(store):
     inbox = Inbox(store.engine)
     await inbox.add([new(customer, f"{customer}{n}") for n in (1, 2, 3) for customer in "AB"])
