@@ -117,7 +117,7 @@ async def test_numbers_prices_and_names_read_the_same_in_every_language(domain, 
 
 async def test_english_replies_are_the_ones_customers_knew(domain):
     paid = (await say(domain, "utter_payment_received", "en"))["text"]
-    assert paid.startswith("✅ *Payment successful!*") and "3 items · ₹799 paid" in paid
+    assert paid.startswith("✅ *Payment successful!*") and "Items: 3 · ₹799 paid" in paid
     link = await say(domain, "utter_payment_link", "en")
     assert link["custom"]["pay"]["label"] == "Pay Now" and "*Total: ₹799*" in link["text"]
 
