@@ -47,7 +47,11 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+# Ctrl-C or a TERM ends the script at once (a trap that returned would go on starting the
+# next server); leaving runs cleanup.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 wait_for() {  # URL PID NAME: until URL answers, or PID has died
   for _ in $(seq 1 120); do
