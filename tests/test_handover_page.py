@@ -99,7 +99,7 @@ def test_the_merchant_answers_and_hands_back_from_the_inbox_page(stack, browser)
     page.press("#token", "Enter")
     sync_api.expect(page.locator("#sign-in-error")).to_contain_text("not right")
     page.goto(f"{inbox}#token={TOKEN}")
-    assert "token" not in page.url  # taken out of the address bar
+    page.wait_for_function("() => !location.hash")  # taken out of the address bar
     waiting = page.locator("#handovers button", has_text=f"+{CUSTOMER}")
     sync_api.expect(waiting).to_contain_text("you answered from WhatsApp")
     waiting.click()

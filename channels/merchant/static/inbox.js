@@ -230,12 +230,20 @@
     $("reply").addEventListener("submit", sendReply);
     $("hand-back").addEventListener("click", handBack);
     $("back").addEventListener("click", closeConversation);
-    // A link with #token=... (the sandbox prints one) signs in once; the token then
-    // leaves the address bar and history.
-    const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
-    if (fromLink) history.replaceState(null, "", location.pathname + location.search);
-    const saved = fromLink || sessionStorage.getItem(TOKEN_KEY);
+    window.addEventListener("hashchange", () => {
+      const fromLink = tokenFromLink();
+      if (fromLink) signIn(fromLink);
+    });
+    const saved = tokenFromLink() || sessionStorage.getItem(TOKEN_KEY);
     if (saved) signIn(saved);
     else signOut("");
   });
+
+  // A link with #token=... (the sandbox prints one) signs in once; the token then
+  // leaves the address bar and history.
+  function tokenFromLink() {
+    const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (fromLink) history.replaceState(null, "", location.pathname + location.search);
+    return fromLink;
+  }
 })();
