@@ -103,7 +103,7 @@ def test_chat_to_payment_confirmation(stack):
     confirmed = stack.sent_after(start, contains("Payment successful"))
     confirmation = next(text_of(m) for m in confirmed if "Payment successful" in text_of(m))
     assert f"#{order['number']}" in confirmation and "₹799" in confirmation
-    assert "3 items" in confirmation
+    assert "Items: 3" in confirmation
 
     paid = order_row(stack, customer)
     assert paid["status"] == "paid" and paid["payment_id"] == payment["id"]

@@ -130,7 +130,7 @@ async def test_paid_webhook_confirms_in_the_whatsapp_chat(store, server, razorpa
     assert message["to"] == CUSTOMER
     text = json.dumps(message, ensure_ascii=False)
     assert "Payment successful" in text and f"#{linked.number}" in text
-    assert "₹799" in text and "3 items" in text
+    assert "₹799" in text and "Items: 3" in text
     order = await store.get(linked.number)
     assert order.status is OrderStatus.PAID and order.confirmation_sent_at is not None
 

@@ -147,7 +147,7 @@ def test_pay_now_and_pay_on_the_checkout_page(page, stack):
 
     confirmation = wait_for_bot(page, 0, "Payment successful", stack)
     assert f"#{number}" in confirmation and "₹799 paid" in confirmation
-    assert "3 items" in confirmation
+    assert "Items: 3" in confirmation
     # The designer panel shows what the bot understood of the cart message.
     page.locator(".bubble.out", has_text="2 masala chai and a mug").click()
     turn = page.locator(".turn.selected")
