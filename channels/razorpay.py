@@ -181,7 +181,7 @@ class RazorpayWebhookInput(InputChannel):
                 return _error(400, reason)
             durable = self.durable
             assert durable is not None
-            item = _event_item(event, body)
+            item = _event_item(event, request.body)
             # A Rasa server applies the event itself right after the answer, unless it
             # has too many in hand already; a front door leaves it to the Rasa servers'
             # consumers, as it does messages.
@@ -369,16 +369,17 @@ def token_is_valid(header: str | None, token: str) -> bool:
     )
 
 
-def _event_item(event: PaymentEvent, body: Any) -> NewItem:
+def _event_item(event: PaymentEvent, raw_body: bytes) -> NewItem:
     # Events of one order are applied one at a time, and never hold up a conversation.
     partition = event.reference or str(event.noted_order_number or "")
     return NewItem(
         EVENT_KIND,
         f"razorpay:{partition}"[:64],
         f"razorpay-event:{event.event_id}",
-        # Kept as ASCII JSON text: a body may hold (escaped) lone surrogates, which no
-        # database takes as text.
-        {"event_id": event.event_id, "body": json.dumps(body)},
+        # The body as signed, not parsed and dumped again: it is valid UTF-8 (the
+        # signature check decoded it) and valid JSON, so it holds no NUL and no lone
+        # surrogate (those only as \u escapes), which no database takes as text.
+        {"event_id": event.event_id, "body": raw_body.decode("utf-8")},
     )
 
 
