@@ -1,9 +1,10 @@
 """Customers off the happy path, in English, Hinglish and Hindi: price and policy
 questions, interruptions inside the checkout, emoji, refunds, "pay" with a cart,
-gibberish. Each turn must get a sensible reply (never "didn't get that" where the bot
-can answer, never a loop). Runs the trained model with the real Agent and action
-server, the test shop (tests/fixtures/shop.yml) and the Razorpay stand-in; skipped
-when no model is trained (`make train`)."""
+gibberish, asking for a person, "money deducted but failed". Each turn must get a
+sensible reply (never "didn't get that" where the bot can answer, never a loop). Runs
+the trained model with the real Agent and action server, the test shop
+(tests/fixtures/shop.yml) and the Razorpay stand-in; skipped when no model is trained
+(`make train`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+from orders.store import get_store
 
 MODEL = Path(os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz"))
 SHOP = Path(__file__).parent / "fixtures" / "shop.yml"
@@ -66,6 +69,12 @@ SINGLE_TURNS = [
     ("मसाला चाय में क्या क्या है?", ["cardamom"]),
     ("मुझे रिफ़ंड चाहिए", PERSON),
     ("चेन्नई में डिलीवरी करते हो?", ["Chennai"]),
+    # A person: asked for in three languages; money deducted with no order of ours
+    ("Can I talk to a human please?", PERSON),
+    ("connect me to customer care", PERSON),
+    ("customer care se baat karni hai", PERSON),
+    ("मुझे किसी इंसान से बात करनी है", PERSON),
+    ("paisa kat gaya but payment failed 😡", PERSON),
 ]
 
 
@@ -183,3 +192,51 @@ async def test_gibberish_twice_gets_two_different_helpful_replies(agent):
     first = await say(agent, customer, "blorp zxqv")
     second = await say(agent, customer, "qwfp zzkx")
     assert first and second and first != second, (first, second)
+
+
+async def test_three_not_understood_in_a_row_hand_over_and_the_bot_goes_quiet(agent):
+    customer = str(next(_customers))
+    # The same words each time: what NLU makes of gibberish varies with the wording.
+    await say(agent, customer, "blorp zxqv")
+    await say(agent, customer, "blorp zxqv")
+    third = await say(agent, customer, "blorp zxqv")
+    assert any(p in r for r in third for p in PERSON), third
+    assert await say(agent, customer, "hello??") == []  # a person answers now
+    tracker = await agent.tracker_store.retrieve(customer)
+    assert tracker.is_paused()
+
+
+async def test_asking_for_a_person_at_a_checkout_prompt(agent):
+    customer = str(next(_customers))
+    await start_checkout(agent, customer, to="address")
+    replies = await say(agent, customer, "I want to talk to a person")
+    assert any(p in r for r in replies for p in PERSON), replies
+    tracker = await agent.tracker_store.retrieve(customer)
+    assert tracker.is_paused() and tracker.get_slot("delivery_address") is None
+
+
+async def place_and_link(agent: Agent, customer: str) -> str:
+    """Checks out and confirms; returns the order's payment link id."""
+    await start_checkout(agent, customer, to="summary")
+    await say(agent, customer, "/affirm")
+    order = await get_store().latest_for_customer(customer)
+    assert order is not None and order.payment_link_id, order
+    return order.payment_link_id
+
+
+async def test_money_deducted_after_a_payment_razorpay_has(agent, razorpay):
+    customer = str(next(_customers))
+    payment = razorpay.pay(await place_and_link(agent, customer))  # no webhook came
+    replies = await say(agent, customer, "paisa kat gaya but payment failed 😡")
+    joined = "\n".join(replies)
+    assert payment["id"] in joined and "Razorpay" in joined, replies
+
+
+async def test_money_deducted_without_a_payment_explains_the_reversal(agent):
+    customer = str(next(_customers))
+    await place_and_link(agent, customer)
+    replies = await say(agent, customer, "money debited but order not confirmed")
+    joined = "\n".join(replies)
+    assert "T+1" in joined and "#100" in joined, replies
+    tracker = await agent.tracker_store.retrieve(customer)
+    assert not tracker.is_paused()  # a person only when the customer wants one
