@@ -5,7 +5,7 @@ examples for names the data does not show, read it through config.yml's importer
 `rasa train` does, and check that `make train` retrains after a catalog edit. The last
 test trains an NLU model on a catalog with a product the project never had and parses
 messages that name it (`rasa train nlu` only: the dialogue policies do not read the
-catalog; about 3 minutes on two free cores, 15 on a busy machine).
+catalog; it took 15 minutes on two cores busy with other trainings, load 10).
 """
 
 from __future__ import annotations
