@@ -137,7 +137,7 @@ class MerchantInboxInput(InputChannel):
                 return refused
             assert self.handovers is not None
             recent = await asyncio.to_thread(self.handovers.recent, customer_id, 1)
-            tracker = await self._trackers(request.app).retrieve(customer_id)
+            tracker = await self._retrieve(request.app, customer_id)
             if tracker is None and not recent:
                 return _error(404, "no conversation with this customer")
             return response.json(
@@ -241,6 +241,14 @@ class MerchantInboxInput(InputChannel):
             return _error(503, "the database is not reachable; retry later")
         self.durable.wake()
         return response.json({"status": "accepted"}, status=202)
+
+    async def _retrieve(self, app: Sanic, customer_id: str) -> Any:
+        store = self._trackers(app)
+        if getattr(app.ctx, "agent", None) is not None:
+            return await store.retrieve(customer_id)  # as Rasa reads it for every turn
+        # The front door's loop answers webhooks, and Rasa's SQL store reads without
+        # awaiting: in a worker thread, on a loop of its own.
+        return await asyncio.to_thread(asyncio.run, store.retrieve(customer_id))
 
     def _trackers(self, app: Sanic) -> TrackerStore:
         agent = getattr(app.ctx, "agent", None)
