@@ -46,6 +46,13 @@ VALUES = {
     "codes": "• *CHAI10*: −10% (≥ ₹500)",
     "hours": "10 am – 7 pm, Mon–Sat",
     "contact": "+91 98765 43210 · hello@example.com",
+    # money deducted (actions/money_deducted.py)
+    "payment_id": "pay_29QQoUBi66xm2f",
+    "reference": "#10001 · pay_29QQoUBi66xm2f",
+    # the merchant's notice of a handover (handover/notice.py)
+    "customer": "919812345678",
+    "reason": "asked",
+    "inbox_url": "https://shop.example/webhooks/merchant/",
 }
 SLOTS = {"customer_name": "Asha Rao", "delivery_address": "12 MG Road, Bengaluru",
          # the brand, which action_session_start sets (actions/session.py)
