@@ -83,26 +83,8 @@ class Outbox:
         keyed: list[tuple[str, dict[str, Any]]],
         confirms_order: int | None,
     ) -> None:
-        if not keyed:
-            return
-        now = utcnow()
-        rows = [
-            {
-                "customer_id": customer_id[:64],
-                "channel": channel[:32],
-                "source": source[:160],
-                "message_key": key,
-                "message": tables.dumps(message),
-                "confirms_order": confirms_order,
-                "status": PENDING,
-                "attempts": 0,
-                "parts_sent": 0,
-                "message_ids": "[]",
-                "created_at": now,
-            }
-            for key, message in keyed
-        ]
-        self._tables.write(tables.insert_ignoring_duplicates, outbox, rows, "source", "message_key")
+        if keyed:
+            self._tables.write(add_in, customer_id, channel, source, keyed, confirms_order)
 
     async def claim(
         self,
@@ -214,6 +196,36 @@ class Outbox:
 
 # Parts of a Rasa response that differ each time the same turn runs.
 VOLATILE_KEYS = frozenset({"timestamp"})
+
+
+def add_in(
+    conn: Connection,
+    customer_id: str,
+    channel: str,
+    source: str,
+    keyed: list[tuple[str, dict[str, Any]]],
+    confirms_order: int | None = None,
+) -> None:
+    """Record (message_key, message) pairs caused by `source` in the caller's
+    transaction; a pair already recorded for the source is kept as it was."""
+    now = utcnow()
+    rows = [
+        {
+            "customer_id": customer_id[:64],
+            "channel": channel[:32],
+            "source": source[:160],
+            "message_key": key,
+            "message": tables.dumps(message),
+            "confirms_order": confirms_order,
+            "status": PENDING,
+            "attempts": 0,
+            "parts_sent": 0,
+            "message_ids": "[]",
+            "created_at": now,
+        }
+        for key, message in keyed
+    ]
+    tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
 
 
 def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:

@@ -17,9 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from durable.outbox import message_key
-from durable.tables import PENDING, dumps, insert_ignoring_duplicates, outbox
-from orders.store import utcnow
+from durable import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -76,17 +74,5 @@ def queue_in(
     """Write the notice to the outbox in the caller's transaction; a second write under
     the same `source` is ignored."""
     message = {"text": text}
-    row = {
-        "customer_id": recipient[:64],
-        "channel": channel[:32],
-        "source": source[:160],
-        "message_key": message_key(message, Counter()),
-        "message": dumps(message),
-        "confirms_order": None,
-        "status": PENDING,
-        "attempts": 0,
-        "parts_sent": 0,
-        "message_ids": "[]",
-        "created_at": utcnow(),
-    }
-    insert_ignoring_duplicates(conn, outbox, [row], "source", "message_key")
+    keyed = [(outbox.message_key(message, Counter()), message)]
+    outbox.add_in(conn, recipient, channel, source, keyed)
