@@ -18,11 +18,19 @@ class DeliveryFailed(Exception):
     """The channel could not deliver (all of) a message; the text is safe to log."""
 
     def __init__(
-        self, reason: str, *, permanent: bool = False, message_ids: Sequence[str] = ()
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        message_ids: Sequence[str] = (),
+        window_closed: bool = False,
     ) -> None:
         super().__init__(reason)
         # Permanent: the same request will never work (a bad number, a closed window).
         self.permanent = permanent
+        # The recipient's service window is closed (WhatsApp: 24 hours after their last
+        # message): free-form messages are refused, an approved template still goes.
+        self.window_closed = window_closed
         # The parts of the response that did go out before the failure.
         self.message_ids = tuple(message_ids)
 

@@ -5,6 +5,8 @@ limits of each message type, after shared/reference/whatsapp-cloud-api.md) and a
 like Meta: a message id on success, the documented error body with a `fbtrace_id` on
 failure. Every request is recorded and handed to an observer (the sandbox's journal),
 and failures can be scripted (e.g. 429/130429, 500) to exercise the client's retries.
+A recipient can be put outside the 24-hour window (`close_window`): free-form messages
+to them are then refused with 131047 (re-engagement), as Meta does; templates go.
 
 The tests run it on its own loopback port (`start`); the sandbox mounts its routes
 under a prefix of its one web server (`routes`).
@@ -56,6 +58,7 @@ class GraphApiStandIn:
         self.observer = observer
         self.requests: list[Recorded] = []
         self._failures: list[tuple[int, int | None, str]] = []
+        self._outside_window: set[str] = set()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -87,6 +90,10 @@ class GraphApiStandIn:
     def fail_next(self, times: int, status: int, code: int | None, message: str = "") -> None:
         """Answer the next `times` calls with this error (code None: no Graph body)."""
         self._failures.extend([(status, code, message or f"scripted error {code}")] * times)
+
+    def close_window(self, recipient: str) -> None:
+        """`recipient` last wrote to the business more than 24 hours ago."""
+        self._outside_window.add(recipient)
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -138,6 +145,8 @@ class GraphApiStandIn:
             return 400, error_body(exc.code, exc.details)
         if body.get("status") == "read":
             return 200, {"success": True}
+        if body["to"] in self._outside_window and body.get("type") != "template":
+            return 400, error_body(131047, REENGAGEMENT_DETAILS)
         return 200, {
             "messaging_product": "whatsapp",
             "contacts": [{"input": body["to"], "wa_id": body["to"]}],
@@ -145,10 +154,17 @@ class GraphApiStandIn:
         }
 
 
+REENGAGEMENT_DETAILS = (
+    "Message failed to send because more than 24 hours have passed since the customer "
+    "last replied to this number."
+)
+
+
 def error_body(code: int, details: str) -> dict[str, Any]:
     titles = {100: "Invalid parameter", 131008: "Required parameter is missing",
               131009: "Parameter value is not valid", 190: "Access token has expired",
-              130429: "Rate limit hit", 131056: "Pair rate limit hit"}
+              130429: "Rate limit hit", 131056: "Pair rate limit hit",
+              131047: "Re-engagement message"}
     return {
         "error": {
             "message": f"(#{code}) {titles.get(code, 'Error')}",
@@ -208,6 +224,19 @@ def _template(template: dict[str, Any]) -> None:
     language = template.get("language")
     _require(isinstance(language, dict) and bool(language.get("code")),
              "template.language.code", 131008)
+    components = template.get("components", [])
+    _require(isinstance(components, list), "template.components must be a list")
+    for component in components:
+        _require(isinstance(component, dict) and component.get("type") in
+                 ("header", "body", "button"), "template component type")
+        for parameter in component.get("parameters") or []:
+            _require(isinstance(parameter, dict) and bool(parameter.get("type")),
+                     "template parameter type", 131008)
+            if parameter["type"] == "text":
+                text = parameter.get("text")
+                _require(isinstance(text, str) and text != "", "parameter text", 131008)
+                _require(not any(c in text for c in "\n\t") and "     " not in text,
+                         "parameter text has a new line, a tab or 5 spaces in a row")
 
 
 def _interactive(interactive: dict[str, Any]) -> None:

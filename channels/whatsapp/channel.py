@@ -42,7 +42,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels.delivery import DeliveryFailed
-from channels.whatsapp.client import GraphApiError, WhatsAppClient
+from channels.whatsapp.client import WINDOW_CLOSED_CODE, GraphApiError, WhatsAppClient
 from channels.whatsapp.inbound import to_rasa_input
 from channels.whatsapp.models import (
     InboundMessage,
@@ -184,6 +184,7 @@ class WhatsAppOutput(OutputChannel):
                         f"WhatsApp message to {recipient_id}: {exc}",
                         permanent=not exc.transient,
                         message_ids=self._wamids,
+                        window_closed=exc.code == WINDOW_CLOSED_CODE,
                     ) from exc
                 return  # the rest of this response would make no sense without it
             # Meta always returns an id; a part without one still counts as sent.

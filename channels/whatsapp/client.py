@@ -25,6 +25,9 @@ DEFAULT_API_VERSION = "v21.0"
 # 131048 (spam limit) is not retried: it lifts with the number's quality rating, not
 # within seconds, and hammering it makes matters worse.
 RETRYABLE_CODES = frozenset({2, 4, 80007, 130429, 131056})
+# Re-engagement: more than 24 hours since the recipient's last message to the business,
+# so only an approved template message is delivered.
+WINDOW_CLOSED_CODE = 131047
 
 
 class GraphApiError(Exception):

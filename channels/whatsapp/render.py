@@ -14,6 +14,9 @@ Responses are channel-neutral; besides text and buttons (with an optional
 - `list: {label, more, more_label}`: with more than 3 buttons, a list message opened
   with `label`; past 10 buttons, further lists, each with `more` as its text and
   `more_label` on its button. Buttons with a `section` are grouped under it.
+- `template: {name, language, parameters}`: an approved message template, its body's
+  {{1}}, {{2}}... filled with `parameters` in order (what still reaches someone outside
+  the 24-hour window).
 - `whatsapp: {...}`: a WhatsApp message object, sent as given (product lists).
 
 Other channels receive the same response: text and buttons, and `custom` as is.
@@ -102,11 +105,14 @@ def render_buttons(text: str, buttons: list[dict[str, Any]]) -> Rendered:
 
 
 def render_response(message: dict[str, Any]) -> Rendered | None:
-    """A response whose neutral `custom` payload (`pay`, `list`) shapes the whole message,
-    or None when the response has none and renders the usual way."""
+    """A response whose neutral `custom` payload (`pay`, `list`, `template`) shapes the
+    whole message, or None when the response has none and renders the usual way."""
     custom = message.get("custom")
     if not isinstance(custom, dict):
         return None
+    template = custom.get("template")
+    if isinstance(template, dict) and template.get("name"):
+        return render_template(template)
     text = str(message.get("text") or "")
     buttons = message.get("buttons") or []
     pay = custom.get("pay")
@@ -139,6 +145,21 @@ def render_pay(text: str, pay: dict[str, Any]) -> Rendered:
     messages = [_text(part) for part in head]
     messages.append({"type": "interactive", "interactive": interactive})
     return Rendered(messages)
+
+
+def render_template(template: dict[str, Any]) -> Rendered:
+    """A template message (`template`: name, language, parameters for its body)."""
+    message: dict[str, Any] = {
+        "name": str(template["name"]),
+        "language": {"code": str(template.get("language") or "en")},
+    }
+    # Meta refuses a parameter with a line break, a tab or more than 4 spaces in a row.
+    parameters = [" ".join(str(p).split()) for p in template.get("parameters") or []]
+    if parameters:
+        message["components"] = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
+        ]
+    return Rendered([{"type": "template", "template": message}])
 
 
 def render_list(
