@@ -96,8 +96,8 @@ def size_length(tokens: list[str]) -> int:
     return 0
 
 
-def key_words(tokens: list[str]) -> list[str]:
-    """The words that identify a product: no filler, no sizes like "250 g", singular."""
+def without_sizes(tokens: list[str]) -> list[str]:
+    """The tokens without pack sizes like "250 g" or "set of 6"."""
     kept: list[str] = []
     i = 0
     while i < len(tokens):
@@ -105,10 +105,14 @@ def key_words(tokens: list[str]) -> list[str]:
         if size:
             i += size
             continue
-        if tokens[i] not in FILLER_WORDS:
-            kept.append(singular(tokens[i]))
+        kept.append(tokens[i])
         i += 1
     return kept
+
+
+def key_words(tokens: list[str]) -> list[str]:
+    """The words that identify a product: no filler, no sizes like "250 g", singular."""
+    return [singular(token) for token in without_sizes(tokens) if token not in FILLER_WORDS]
 
 
 def key(text: str) -> str:

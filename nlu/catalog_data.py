@@ -46,7 +46,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from commerce.catalog import Catalog, load_catalog
 from commerce.matching import GENERIC_WORDS
-from commerce.text import FILLER_WORDS, fold, size_length, words
+from commerce.text import FILLER_WORDS, fold, without_sizes, words
 
 ENTITY = "product"
 ADD_INTENT = "add_to_cart"
@@ -129,17 +129,7 @@ def devanagari_pattern(phrases: Iterable[str]) -> str:
 def name_words(name: str) -> list[str]:
     """A product name's words as customers type them: lowercased, folded, without pack sizes,
     counts or trailing filler ("Kulhad Set of 6" -> kulhad, set)."""
-    tokens = words(name)
-    kept: list[str] = []
-    i = 0
-    while i < len(tokens):
-        size = size_length(tokens[i:])
-        if size:
-            i += size
-            continue
-        if not tokens[i].isdigit():
-            kept.append(tokens[i])
-        i += 1
+    kept = [token for token in without_sizes(words(name)) if not token.isdigit()]
     while kept and kept[-1] in FILLER_WORDS:
         kept.pop()
     return kept
