@@ -15,7 +15,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +39,49 @@ RETRY_CAP_SECONDS = 300.0
 GIVE_UP_AFTER = timedelta(hours=24)
 # Sent messages (and their wamids) are kept this long, to look up what a customer got.
 KEEP_SENT = timedelta(days=30)
+
+
+# A message's approved template for when its recipient's window is closed (below).
+FALLBACK_KEY = "fallback_template"
+
+
+@dataclass(frozen=True)
+class FallbackTemplate:
+    """What is sent instead of a message the channel refuses because the recipient's
+    service window is closed (WhatsApp: 24 hours after their last message): an approved
+    template, its body filled with `parameters`. `setting` names the configuration that
+    chooses the template; without a `name` (none configured) the refusal is recorded
+    with that advice, so whoever reads it knows what to set."""
+
+    setting: str
+    name: str | None = None
+    language: str = "en"
+    parameters: tuple[str, ...] = ()
+
+    def attach(self, message: dict[str, Any]) -> dict[str, Any]:
+        """`message` carrying this fallback (as JSON, in the outbox row)."""
+        return {**message, FALLBACK_KEY: asdict(self)}
+
+    def response(self) -> dict[str, Any]:
+        """The template as a channel-neutral response (a `template` custom payload)."""
+        template = {"name": self.name, "language": self.language,
+                    "parameters": list(self.parameters)}
+        return {"custom": {"template": template}}
+
+
+def without_fallback(message: dict[str, Any]) -> tuple[dict[str, Any], FallbackTemplate | None]:
+    """The message to send, and the fallback it carries (None: it has none)."""
+    carried = message.get(FALLBACK_KEY)
+    if not isinstance(carried, dict):
+        return message, None
+    rest = {key: value for key, value in message.items() if key != FALLBACK_KEY}
+    fallback = FallbackTemplate(
+        str(carried.get("setting") or ""),
+        carried.get("name") or None,
+        str(carried.get("language") or "en"),
+        tuple(str(value) for value in carried.get("parameters") or ()),
+    )
+    return rest, fallback
 
 
 @dataclass(frozen=True)
@@ -183,6 +226,16 @@ class Outbox:
         with self._tables.reading() as conn:
             return conn.execute(query).first() is not None
 
+    async def given_up(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest messages given up on, newest first, with why."""
+        columns = (outbox.c.id, outbox.c.customer_id, outbox.c.source, outbox.c.created_at,
+                   outbox.c.attempts, outbox.c.last_error)
+        query = (
+            sa.select(*columns).where(outbox.c.status == FAILED)
+            .order_by(outbox.c.id.desc()).limit(limit)
+        )
+        return await asyncio.to_thread(self._tables.read, _rows, query)
+
     async def purge(self, older_than: timedelta = KEEP_SENT) -> int:
         """Forget messages sent more than `older_than` ago (failed ones stay visible)."""
         return await asyncio.to_thread(self._tables.write, _purge, older_than)
@@ -235,6 +288,10 @@ def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:
     occurrence = earlier[digest]
     earlier[digest] += 1
     return f"{digest}:{occurrence}"
+
+
+def _rows(conn: Connection, query: sa.sql.Select) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def _purge(conn: Connection, older_than: timedelta) -> int:

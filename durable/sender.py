@@ -3,8 +3,9 @@ channel's service accepted it, with the ids it returned.
 
 A message that fails for a reason that may pass (Meta down, rate limits) is retried
 with growing delays; one refused for good (a closed 24-hour window, a blocked number)
-is given up on and counted. Sending a payment confirmation is what records it on the
-order: the fact "confirmation sent" has this one writer.
+is given up on and counted, unless it carries an approved template for a closed window:
+then the template goes in its place. Sending a payment confirmation is what records it
+on the order: the fact "confirmation sent" has this one writer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
-from durable.outbox import Outbox, OutgoingMessage
+from durable.outbox import FallbackTemplate, Outbox, OutgoingMessage, without_fallback
 from orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
@@ -91,22 +92,61 @@ class OutboxSender:
             # filter (tests) logs the message, as nobody can push it.
             logger.info("Message for %s (no push channel): %s", row.customer_id, row.message)
             return await self._sent(row, [])
+        message, fallback = without_fallback(row.message)
         try:
-            ids = await output.deliver(row.customer_id, row.message, skip=row.parts_sent)
+            ids = await output.deliver(row.customer_id, message, skip=row.parts_sent)
         except DeliveryFailed as exc:
-            gave_up = await self.outbox.failed(row, str(exc), exc.permanent, exc.message_ids)
-            if gave_up:
-                logger.error("Outbox message %s to %s given up: %s", row.id, row.customer_id, exc)
-            else:
-                logger.warning(
-                    "Outbox message %s to %s not sent yet (attempt %d): %s",
-                    row.id,
-                    row.customer_id,
-                    row.attempts + 1,
-                    exc,
-                )
-            return False
+            # Only a message none of whose parts went out is replaced by its template:
+            # the recipient gets one or the other, never both.
+            untouched = row.parts_sent == 0 and not exc.message_ids
+            if exc.window_closed and fallback is not None and untouched:
+                return await self._send_template(row, output, fallback, exc)
+            return await self._failed(row, exc)
         return await self._sent(row, ids)
+
+    async def _send_template(
+        self,
+        row: OutgoingMessage,
+        output: ReportingOutputChannel,
+        fallback: FallbackTemplate,
+        refused: DeliveryFailed,
+    ) -> bool:
+        """Send the row's template in its place, recorded on the same row."""
+        if fallback.name is None:
+            reason = (
+                f"{refused}. The recipient has not written to the business for 24 hours, "
+                f"so only an approved template reaches them: register one and set "
+                f"{fallback.setting}"
+            )
+            return await self._failed(row, DeliveryFailed(reason, permanent=True))
+        try:
+            ids = await output.deliver(row.customer_id, fallback.response())
+        except DeliveryFailed as exc:
+            reason = (
+                f"outside the 24-hour window, and the template {fallback.name!r} "
+                f"({fallback.setting}) was not sent either: {exc}"
+            )
+            failure = DeliveryFailed(reason, permanent=exc.permanent, message_ids=exc.message_ids)
+            return await self._failed(row, failure)
+        logger.info(
+            "Outbox message %s to %s: outside the 24-hour window, sent as template %r",
+            row.id, row.customer_id, fallback.name,
+        )
+        return await self._sent(row, ids)
+
+    async def _failed(self, row: OutgoingMessage, exc: DeliveryFailed) -> bool:
+        gave_up = await self.outbox.failed(row, str(exc), exc.permanent, exc.message_ids)
+        if gave_up:
+            logger.error("Outbox message %s to %s given up: %s", row.id, row.customer_id, exc)
+        else:
+            logger.warning(
+                "Outbox message %s to %s not sent yet (attempt %d): %s",
+                row.id,
+                row.customer_id,
+                row.attempts + 1,
+                exc,
+            )
+        return False
 
     async def _sent(self, row: OutgoingMessage, ids: list[str]) -> bool:
         if not await self.outbox.sent(row, ids):

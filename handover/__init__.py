@@ -54,13 +54,14 @@ def _begin(
             "MERCHANT_WHATSAPP_NUMBER is not set: handovers are recorded (see the inbox "
             "page) but the merchant is not messaged about them"
         )
+    values = {
+        "customer": customer_id,
+        "reason": reason.replace("_", " "),
+        "inbox_url": notice.inbox_url(),
+    }
+    fallback = notice.fallback_template(values)
     text = None
     if recipient is not None:
-        values = {
-            "customer": customer_id,
-            "reason": reason.replace("_", " "),
-            "inbox_url": notice.inbox_url(),
-        }
         text = notice.words(domain, notice.merchant_language(), values)
         if text is None:
             logger.error(
@@ -73,7 +74,7 @@ def _begin(
         # No channel (rasa shell, REST): nothing could push the notice; the page lists it.
         if started is not None and recipient is not None and text is not None and channel:
             source = f"handover:{started.id}:notice"
-            notice.queue_in(conn, recipient, channel or "", source, text)
+            notice.queue_in(conn, recipient, channel, source, text, fallback)
         return started
 
     started = store.write(record)

@@ -1,6 +1,10 @@
 """The merchant's notice of a new handover: its words from the domain, in the merchant's
 language, queued in the durable outbox to MERCHANT_WHATSAPP_NUMBER.
 
+Free-form text reaches the merchant only within 24 hours of their last message to the
+business number; the notice carries MERCHANT_NOTICE_TEMPLATE, an approved template, for
+the sender to use outside that window (see `durable.outbox.FallbackTemplate`).
+
 The action server has no Rasa agent, only the domain rasa-sdk hands to an action, so
 the response `utter_merchant_handover` is picked and filled here: the variation whose
 `language` condition is MERCHANT_LANGUAGE (en: the one without a condition).
@@ -18,6 +22,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from durable import outbox
+from durable.outbox import FallbackTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +31,10 @@ DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "hi-Latn", "hi")
 INBOX_PATH = "/webhooks/merchant/"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+TEMPLATE_SETTING = "MERCHANT_NOTICE_TEMPLATE"
+# The template's body parameters, {{1}} {{2}} {{3}}: the customer's number, why they
+# asked for a person, the inbox page.
+TEMPLATE_PARAMETERS = ("customer", "reason", "inbox_url")
 
 
 def merchant_number(env: Mapping[str, str] = os.environ) -> str | None:
@@ -45,6 +54,17 @@ def merchant_language(env: Mapping[str, str] = os.environ) -> str:
 def inbox_url(env: Mapping[str, str] = os.environ) -> str:
     """Where the merchant answers: MERCHANT_INBOX_URL (the public address of the page)."""
     return env.get("MERCHANT_INBOX_URL") or INBOX_PATH
+
+
+def fallback_template(
+    values: Mapping[str, str], env: Mapping[str, str] = os.environ
+) -> FallbackTemplate:
+    """The notice as MERCHANT_NOTICE_TEMPLATE (in MERCHANT_NOTICE_TEMPLATE_LANGUAGE),
+    for when the merchant's 24-hour window is closed; no name when it is not set."""
+    name = (env.get(TEMPLATE_SETTING) or "").strip() or None
+    language = (env.get(f"{TEMPLATE_SETTING}_LANGUAGE") or "").strip() or DEFAULT_LANGUAGE
+    parameters = tuple(values[key] for key in TEMPLATE_PARAMETERS)
+    return FallbackTemplate(TEMPLATE_SETTING, name, language, parameters)
 
 
 def words(domain: Mapping[str, Any], language: str, values: Mapping[str, str]) -> str | None:
@@ -69,10 +89,15 @@ def _language_of(variation: Mapping[str, Any]) -> str | None:
 
 
 def queue_in(
-    conn: Connection, recipient: str, channel: str, source: str, text: str
+    conn: Connection,
+    recipient: str,
+    channel: str,
+    source: str,
+    text: str,
+    fallback: FallbackTemplate,
 ) -> None:
     """Write the notice to the outbox in the caller's transaction; a second write under
     the same `source` is ignored."""
-    message = {"text": text}
+    message = fallback.attach({"text": text})
     keyed = [(outbox.message_key(message, Counter()), message)]
     outbox.add_in(conn, recipient, channel, source, keyed)

@@ -2,7 +2,8 @@
 parked items, and retrying them.
 
     python -m server.inbox_cli                 depth, oldest age, parked and failed counts,
-                                               and the parked items with their errors
+                                               the latest outbox messages given up on and
+                                               the parked items, with their errors
     python -m server.inbox_cli --retry 12 15   put parked items 12 and 15 back in the queue
     python -m server.inbox_cli --retry all     put every parked item back
 
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from durable.inbox import Inbox
 from durable.outbox import Outbox
@@ -31,9 +33,11 @@ async def _run(retry: list[str] | None) -> int:
         count = await inbox.retry(ids)
         print(f"{count} parked item(s) back in the queue")
         return 0
-    report = {"inbox": await inbox.stats(), "outbox": await Outbox(engine).stats()}
+    outbox = Outbox(engine)
+    report = {"inbox": await inbox.stats(), "outbox": await outbox.stats()}
     print(json.dumps(report, indent=2))
     _print_handovers(await asyncio.to_thread(HandoverStore(engine).waiting))
+    _print_given_up(await outbox.given_up())
     parked = await inbox.parked()
     if not parked:
         print("No parked items.")
@@ -59,6 +63,18 @@ def _print_handovers(waiting: list[Handover]) -> None:
             f"  {handover.customer_id}  since {handover.started_at:%Y-%m-%d %H:%M:%S}  "
             f"{handover.reason:<15} last answered: "
             f"{f'{human:%Y-%m-%d %H:%M:%S}' if human else 'not yet'}"
+        )
+
+
+def _print_given_up(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        return
+    print(f"\nLatest {len(messages)} outbox message(s) given up on (not sent):")
+    for message in messages:
+        print(
+            f"  #{message['id']}  {message['created_at']:%Y-%m-%d %H:%M:%S}  to "
+            f"{message['customer_id']}  {message['source']}  after {message['attempts']} "
+            f"attempt(s): {message['last_error']}"
         )
 
 
