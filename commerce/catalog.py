@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from commerce.files import ParsedFiles
 from commerce.matching import ProductIndex
 from commerce.mentions import find_mentions
 from commerce.money import rupees_to_paise
@@ -84,25 +85,14 @@ def _check_unique(products: tuple[Product, ...]) -> None:
         names[name_key] = product.sku
 
 
-_cache: dict[Path, tuple[tuple[int, int], Catalog]] = {}
-
-
 def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
     """Load (and validate) the catalog; re-read only when the file changed since last time."""
     chosen = path or os.environ.get("CATALOG_PATH") or DEFAULT_CATALOG_PATH
     resolved = Path(chosen).expanduser().resolve()
     try:
-        stat = resolved.stat()
+        return _catalogs.get(resolved)
     except OSError as err:
         raise CatalogError(f"can't read the catalog {resolved}: {err.strerror}") from None
-    # mtime and size together, so a designer's edit is seen without a restart.
-    version = (stat.st_mtime_ns, stat.st_size)
-    cached = _cache.get(resolved)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    catalog = _read(resolved)
-    _cache[resolved] = (version, catalog)
-    return catalog
 
 
 def _read(path: Path) -> Catalog:
@@ -160,3 +150,6 @@ def _product(entry: Any, number: int) -> Product:
         )
     except ValueError as err:
         raise CatalogError(f"{label}: {err}") from None
+
+
+_catalogs: ParsedFiles[Catalog] = ParsedFiles(_read)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from commerce.files import ParsedFiles
 from commerce.money import rupees_to_paise
 from commerce.text import key
 
@@ -209,9 +210,6 @@ def parse_shop(data: Any) -> Shop:
     return shop
 
 
-_cache: dict[Path, tuple[tuple[int, int], Shop]] = {}
-
-
 def shop_path() -> Path:
     return Path(os.environ.get("SHOP_FILE") or DEFAULT_SHOP_PATH).expanduser().resolve()
 
@@ -221,20 +219,20 @@ def load_shop(path: str | os.PathLike[str] | None = None) -> Shop:
     person). Re-read only when the file changed."""
     resolved = Path(path).expanduser().resolve() if path else shop_path()
     try:
-        stat = resolved.stat()
+        return _shops.get(resolved)
     except OSError:
         return Shop()
-    version = (stat.st_mtime_ns, stat.st_size)
-    cached = _cache.get(resolved)
-    if cached is not None and cached[0] == version:
-        return cached[1]
+
+
+def _read(path: Path) -> Shop:
     try:
-        data = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ShopError(f"{resolved}: can't be read as YAML: {err}") from None
+        raise ShopError(f"{path}: can't be read as YAML: {err}") from None
     try:
-        shop = parse_shop(data)
+        return parse_shop(data)
     except ShopError as err:
-        raise ShopError(f"{resolved}: {err}") from None
-    _cache[resolved] = (version, shop)
-    return shop
+        raise ShopError(f"{path}: {err}") from None
+
+
+_shops: ParsedFiles[Shop] = ParsedFiles(_read)
