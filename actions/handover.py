@@ -5,8 +5,10 @@ do), or money deducted for a payment that did not go through.
 `handover.begin` records it and tells the merchant; here the customer is told when a
 person will answer (the support hours in shop.yml, or honestly that we can't say) and
 the conversation is paused: Rasa stays quiet for this customer until the person hands
-it back (`EXTERNAL_handover_ended`, see the handover package). Asked for at a checkout
-prompt, a rule ends the form first (data/rules/handover.yml); the cart stays.
+it back (`EXTERNAL_handover_ended`, see the handover package). A checkout form in
+progress ends with the handover, whatever led to it (asked for at a checkout prompt, a
+rule ends it first: data/rules/handover.yml), so the bot does not ask for the address
+again when the person hands back; the cart stays.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 import handover
@@ -22,12 +24,17 @@ from commerce.shop import load_shop
 
 # Why a customer waits for a person (the merchant's inbox shows it).
 ASKED = "asked"
+CANCEL = "cancel"
 FALLBACKS = "fallbacks"
 MONEY_DEDUCTED = "money_deducted"
 REFUND = "refund"
 
 # What a customer's message, or the one just before "talk to a person", was about.
-REASON_OF_INTENT = {"request_refund": REFUND, "money_deducted": MONEY_DEDUCTED}
+REASON_OF_INTENT = {
+    "request_refund": REFUND,
+    "cancel_order": CANCEL,
+    "money_deducted": MONEY_DEDUCTED,
+}
 
 
 def _user_intents(tracker: Tracker) -> list[str]:
@@ -40,8 +47,9 @@ def _user_intents(tracker: Tracker) -> list[str]:
 
 
 def handover_reason(tracker: Tracker) -> str:
-    """"I want a refund": refund; "talk to a person" tapped under the answer about a
-    deducted payment: money_deducted; otherwise the customer asked."""
+    """"I want a refund": refund; "cancel my order": cancel; "talk to a person" tapped
+    under the answer about a deducted payment: money_deducted; otherwise the customer
+    asked."""
     intents = _user_intents(tracker)[:2]
     for intent in intents:
         if intent in REASON_OF_INTENT:
@@ -52,7 +60,8 @@ def handover_reason(tracker: Tracker) -> str:
 async def hand_over(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], reason: str
 ) -> list[dict[str, Any]]:
-    """Start the handover, tell the customer, and pause the bot for them."""
+    """Start the handover, tell the customer, end a form in progress, and pause the bot
+    for them."""
     channel = tracker.get_latest_input_channel() or ""
     started = await handover.begin(tracker.sender_id, channel, reason, domain)
     hours = load_shop().support_hours
@@ -62,7 +71,10 @@ async def hand_over(
         dispatcher.utter_message(response="utter_handover_started", hours=hours)
     else:
         dispatcher.utter_message(response="utter_handover_started_no_hours")
-    return [ConversationPaused()]
+    ended_form = (
+        [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
+    )
+    return [*ended_form, ConversationPaused()]
 
 
 class ActionHandOver(Action):

@@ -26,9 +26,9 @@ _warned_no_number = False
 
 
 async def begin(customer_id: str, channel: str, reason: str, domain: dict[str, Any]) -> bool:
-    """Record that `customer_id` waits for a person (reason: "asked", "fallbacks",
-    "money_deducted", "refund") and, when this starts a new handover, queue the
-    merchant's notice in the durable outbox to MERCHANT_WHATSAPP_NUMBER on `channel`
+    """Record that `customer_id` waits for a person (reason: one of
+    handover.store.REASONS) and, when this starts a new handover, queue the merchant's
+    notice in the durable outbox to MERCHANT_WHATSAPP_NUMBER on `channel`
     (its source key is the handover's id, so a retried turn queues it once). Returns
     False when one was already active. Blocking work runs in a worker thread."""
     return await asyncio.to_thread(

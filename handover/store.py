@@ -27,7 +27,9 @@ from orders.store import utcnow, write_transaction
 metadata = sa.MetaData()
 
 # Why a customer waits for a person.
-REASONS = frozenset({"asked", "fallbacks", "money_deducted", "refund", "human_answered"})
+REASONS = frozenset(
+    {"asked", "cancel", "fallbacks", "money_deducted", "refund", "human_answered"}
+)
 # Who ended it.
 ENDED_BY_MERCHANT = "merchant"
 ENDED_BY_QUIET = "quiet"
@@ -144,12 +146,14 @@ class HandoverStore:
 
 def start_in(conn: Connection, customer_id: str, channel: str, reason: str) -> Handover | None:
     """Open a handover for the customer; None when one is open already."""
+    if reason not in REASONS:  # the merchant's inbox and notice show it
+        raise ValueError(f"unknown handover reason {reason!r}; one of {sorted(REASONS)}")
     if active_in(conn, customer_id) is not None:
         return None
     values = {
         "customer_id": customer_id[:64],
         "channel": channel[:32],
-        "reason": reason[:32],
+        "reason": reason,
         "started_at": utcnow(),
         "active_customer": customer_id[:64],
     }

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from rasa_sdk import Tracker
-from rasa_sdk.events import ConversationPaused
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handover import ActionHandOver
@@ -75,7 +75,8 @@ async def test_asking_at_the_name_prompt_hands_over_and_pauses():
     )
     # The test shop names no hours: no promise of when.
     assert said(messages) == ["utter_handover_started_no_hours"]
-    assert events == [ConversationPaused()]
+    # The form ends: the person hands back a conversation that asks for nothing.
+    assert events == [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
     handover = active_handover()
     assert (handover.reason, handover.channel) == ("asked", "whatsapp")
 
@@ -104,6 +105,37 @@ async def test_asking_again_while_a_person_has_the_chat_starts_no_second_handove
 async def test_a_refund_is_handed_over_as_a_refund():
     await run(ActionHandOver(), tracker("I want a refund", "request_refund", channel="whatsapp"))
     assert active_handover().reason == "refund"
+
+
+async def test_a_cancellation_is_handed_over_as_one():
+    await run(ActionHandOver(), tracker("cancel my order", "cancel_order", channel="whatsapp"))
+    assert active_handover().reason == "cancel"
+
+
+async def test_a_refund_asked_inside_the_checkout_form_ends_the_form():
+    in_form = fixture_tracker("tracker_person_at_name_prompt.json")
+    refund = user("paisa wapas chahiye", "request_refund")
+    asking = Tracker(
+        in_form.sender_id,
+        in_form.slots,
+        refund["parse_data"],
+        [*in_form.events, refund],
+        False,
+        None,
+        in_form.active_loop,
+        "action_listen",
+    )
+    _, events = await run(ActionHandOver(), asking)
+    assert events == [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
+    assert active_handover().reason == "refund"
+
+
+async def test_an_unknown_reason_is_refused_and_records_nothing():
+    import handover
+
+    with pytest.raises(ValueError, match="unknown handover reason"):
+        await handover.begin(CUSTOMER, "whatsapp", "bored", domain())
+    assert active_handover() is None
 
 
 async def test_the_person_button_under_a_deducted_payment_keeps_that_reason():

@@ -10,6 +10,7 @@
   const WHO = { customer: "Customer", bot: "Bot", person: "You" };
   const REASONS = {
     asked: "asked for a person",
+    cancel: "cancel an order",
     fallbacks: "the bot did not understand",
     money_deducted: "money deducted",
     refund: "refund",
