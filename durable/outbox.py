@@ -5,6 +5,11 @@ so a crash cannot lose them; `durable.sender` sends them in order per customer a
 marks each sent with the ids the channel's service gave it. A response is kept as Rasa
 produced it, channel-neutral; the channel renders it when it is sent. A response that
 renders to several messages records how many went out, so a retry sends only the rest.
+
+Each id the service returned is also kept on its own (`outbox_message_ids`), so that a
+refusal it reports later, naming only that id, finds its message: a message carrying a
+fallback template then has the template queued once, as a message of its own
+(`replace_refused`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from durable import tables
-from durable.tables import PENDING, outbox
+from durable.tables import PENDING, outbox, outbox_message_ids
 from orders.store import utcnow
 
 SENT = "sent"
@@ -68,6 +74,14 @@ class FallbackTemplate:
                     "parameters": list(self.parameters)}
         return {"custom": {"template": template}}
 
+    def advice(self, refusal: str) -> str:
+        """Why a refused message has no template to replace it, and what to set."""
+        return (
+            f"{refusal}. The recipient has not written to the business for 24 hours, "
+            f"so only an approved template reaches them: register one and set "
+            f"{self.setting}"
+        )
+
 
 def without_fallback(message: dict[str, Any]) -> tuple[dict[str, Any], FallbackTemplate | None]:
     """The message to send, and the fallback it carries (None: it has none)."""
@@ -82,6 +96,25 @@ def without_fallback(message: dict[str, Any]) -> tuple[dict[str, Any], FallbackT
         tuple(str(value) for value in carried.get("parameters") or ()),
     )
     return rest, fallback
+
+
+class LateRefusal(Enum):
+    """What `Outbox.replace_refused` made of a refusal reported after the send."""
+
+    UNKNOWN = "no message here was sent with that id"
+    NO_FALLBACK = "the message carries no fallback template"
+    FALLBACK_REFUSED = "the id is of the fallback template itself"
+    QUEUED = "its fallback template is queued"
+    QUEUED_BEFORE = "its fallback template was queued before"
+    NO_TEMPLATE = "no template is configured: the message is marked failed"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    outcome: LateRefusal
+    outbox_id: int | None = None  # the refused message
+    customer_id: str | None = None
+    fallback: FallbackTemplate | None = None
 
 
 @dataclass(frozen=True)
@@ -168,8 +201,11 @@ class Outbox:
                 self._tables.write, tables.release_lease, outbox, rows[0].lease, ids
             )
 
-    async def sent(self, row: OutgoingMessage, message_ids: Sequence[str]) -> bool:
-        """Mark the message sent; False when its lease was lost to another sender."""
+    async def sent(
+        self, row: OutgoingMessage, message_ids: Sequence[str], fallback: bool = False
+    ) -> bool:
+        """Mark the message sent (`fallback`: as its fallback template); False when its
+        lease was lost to another sender."""
         values = {
             "status": SENT,
             "sent_at": utcnow(),
@@ -177,7 +213,7 @@ class Outbox:
             "message_ids": tables.dumps([*row.message_ids, *message_ids]),
             "lease_owner": None,
         }
-        return await asyncio.to_thread(self._update, row, values)
+        return await asyncio.to_thread(self._update, row, values, message_ids, fallback)
 
     async def failed(
         self, row: OutgoingMessage, error: str, permanent: bool, message_ids: Sequence[str]
@@ -199,7 +235,7 @@ class Outbox:
             values["lease_until"] = utcnow() + tables.retry_delay(
                 attempts, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
             )
-        await asyncio.to_thread(self._update, row, values)
+        await asyncio.to_thread(self._update, row, values, message_ids)
         return give_up
 
     def _too_old(self, row: OutgoingMessage) -> bool:
@@ -209,8 +245,22 @@ class Outbox:
             ).scalar()
         return created is not None and tables._aware(created) < utcnow() - GIVE_UP_AFTER
 
-    def _update(self, row: OutgoingMessage, values: dict[str, Any]) -> bool:
-        return self._tables.write(tables.finish_leased, outbox, row.id, row.lease, values)
+    def _update(
+        self,
+        row: OutgoingMessage,
+        values: dict[str, Any],
+        message_ids: Sequence[str] = (),
+        fallback: bool = False,
+    ) -> bool:
+        return self._tables.write(_finish, row, values, message_ids, fallback)
+
+    async def replace_refused(self, message_id: str, refusal: str) -> Replacement:
+        """The channel refused the message sent as `message_id` after accepting it, its
+        recipient's window being closed (`refusal` says how): queue the message's
+        fallback template, once, as a message of its own (source
+        `window-closed:<its id>`) in one transaction with the look-up. Without a
+        configured template the message is marked failed with advice instead."""
+        return await asyncio.to_thread(self._tables.write, _replace_refused, message_id, refusal)
 
     async def confirmation_recorded(self, order_number: int) -> bool:
         """Whether a confirmation of the order is waiting to be sent or was sent."""
@@ -258,9 +308,10 @@ def add_in(
     source: str,
     keyed: list[tuple[str, dict[str, Any]]],
     confirms_order: int | None = None,
-) -> None:
+) -> int:
     """Record (message_key, message) pairs caused by `source` in the caller's
-    transaction; a pair already recorded for the source is kept as it was."""
+    transaction; a pair already recorded for the source is kept as it was. Returns how
+    many were new (exactly, for a single pair)."""
     now = utcnow()
     rows = [
         {
@@ -278,7 +329,7 @@ def add_in(
         }
         for key, message in keyed
     ]
-    tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
+    return tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
 
 
 def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:
@@ -294,9 +345,69 @@ def _rows(conn: Connection, query: sa.sql.Select) -> list[dict[str, Any]]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def _finish(
+    conn: Connection,
+    row: OutgoingMessage,
+    values: dict[str, Any],
+    message_ids: Sequence[str],
+    fallback: bool,
+) -> bool:
+    """Update the leased row and keep the ids it was given, in one transaction."""
+    if not tables.finish_leased(conn, outbox, row.id, row.lease, values):
+        return False
+    kept = [
+        {"message_id": message_id[:160], "outbox_id": row.id, "fallback": fallback}
+        for message_id in dict.fromkeys(message_ids)
+        if message_id  # a part the service accepted without an id
+    ]
+    tables.insert_ignoring_duplicates(conn, outbox_message_ids, kept, "message_id")
+    return True
+
+
+WINDOW_CLOSED_SOURCE = "window-closed:{}"
+
+
+def _replace_refused(conn: Connection, message_id: str, refusal: str) -> Replacement:
+    found = conn.execute(
+        sa.select(outbox, outbox_message_ids.c.fallback.label("id_of_fallback"))
+        .join(outbox_message_ids, outbox_message_ids.c.outbox_id == outbox.c.id)
+        .where(outbox_message_ids.c.message_id == message_id)
+    ).mappings().first()
+    if found is None:
+        return Replacement(LateRefusal.UNKNOWN)
+    _, fallback = without_fallback(json.loads(found["message"]))
+    about = {"outbox_id": found["id"], "customer_id": found["customer_id"],
+             "fallback": fallback}
+    if fallback is None:
+        return Replacement(LateRefusal.NO_FALLBACK, **about)
+    if found["id_of_fallback"]:
+        # The template went in the message's place already (refused at once, see
+        # durable.sender); a template is not refused for a closed window anyway.
+        return Replacement(LateRefusal.FALLBACK_REFUSED, **about)
+    if fallback.name is None:
+        # Not delivered after all, and nothing will be: failed, as `make inbox` lists.
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id == found["id"])
+            .where(outbox.c.status == SENT)
+            .values(status=FAILED, last_error=fallback.advice(refusal)[:2000])
+        )
+        return Replacement(LateRefusal.NO_TEMPLATE, **about)
+    template = fallback.response()
+    source = WINDOW_CLOSED_SOURCE.format(found["id"])
+    keyed = [(message_key(template, Counter()), template)]
+    new = add_in(conn, found["customer_id"], found["channel"], source, keyed)
+    return Replacement(LateRefusal.QUEUED if new else LateRefusal.QUEUED_BEFORE, **about)
+
+
 def _purge(conn: Connection, older_than: timedelta) -> int:
-    query = outbox.delete().where(outbox.c.status == SENT)
-    return conn.execute(query.where(outbox.c.sent_at < utcnow() - older_than)).rowcount
+    old = (
+        sa.select(outbox.c.id)
+        .where(outbox.c.status == SENT)
+        .where(outbox.c.sent_at < utcnow() - older_than)
+    )
+    conn.execute(outbox_message_ids.delete().where(outbox_message_ids.c.outbox_id.in_(old)))
+    return conn.execute(outbox.delete().where(outbox.c.id.in_(old))).rowcount
 
 
 def _message(row: Any) -> OutgoingMessage:

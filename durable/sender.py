@@ -113,11 +113,7 @@ class OutboxSender:
     ) -> bool:
         """Send the row's template in its place, recorded on the same row."""
         if fallback.name is None:
-            reason = (
-                f"{refused}. The recipient has not written to the business for 24 hours, "
-                f"so only an approved template reaches them: register one and set "
-                f"{fallback.setting}"
-            )
+            reason = fallback.advice(str(refused))
             return await self._failed(row, DeliveryFailed(reason, permanent=True))
         try:
             ids = await output.deliver(row.customer_id, fallback.response())
@@ -132,7 +128,7 @@ class OutboxSender:
             "Outbox message %s to %s: outside the 24-hour window, sent as template %r",
             row.id, row.customer_id, fallback.name,
         )
-        return await self._sent(row, ids)
+        return await self._sent(row, ids, fallback=True)
 
     async def _failed(self, row: OutgoingMessage, exc: DeliveryFailed) -> bool:
         gave_up = await self.outbox.failed(row, str(exc), exc.permanent, exc.message_ids)
@@ -148,8 +144,8 @@ class OutboxSender:
             )
         return False
 
-    async def _sent(self, row: OutgoingMessage, ids: list[str]) -> bool:
-        if not await self.outbox.sent(row, ids):
+    async def _sent(self, row: OutgoingMessage, ids: list[str], fallback: bool = False) -> bool:
+        if not await self.outbox.sent(row, ids, fallback):
             logger.warning("Outbox message %s was taken over while it was being sent", row.id)
             return False
         if row.confirms_order is not None:

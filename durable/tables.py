@@ -81,6 +81,18 @@ outbox = sa.Table(
     sa.Index("ix_outbox_confirms", "confirms_order"),
 )
 
+# The ids the channel's service gave each outbox message, one row per id: a delivery
+# report that comes later (a WhatsApp status webhook) names only that id.
+outbox_message_ids = sa.Table(
+    "outbox_message_ids",
+    metadata,
+    sa.Column("message_id", sa.String(160), primary_key=True),
+    sa.Column("outbox_id", sa.Integer, nullable=False),
+    # The id is of the message's fallback template, sent in its place (durable.outbox).
+    sa.Column("fallback", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_outbox_message_ids_row", "outbox_id"),
+)
+
 
 _creating = threading.Lock()
 
