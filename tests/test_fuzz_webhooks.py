@@ -16,8 +16,9 @@ What every answer must satisfy:
   leaves the database exactly as it was: orders, order items, payments, webhook
   events and the inbox;
 - an accepted WhatsApp event adds one inbox row per new message id, keyed
-  `whatsapp:<id>`, and nothing else; whatever it accepted, the inbox consumer can
-  handle (nothing is parked);
+  `whatsapp:<id>`, and one per new wamid refused late for a closed 24-hour window (a
+  `failed` status with code 131047), keyed `whatsapp-window-closed:<id>`, and nothing
+  else; whatever it accepted, the inbox consumer can handle (nothing is parked);
 - a Razorpay event answered 200 is either a `duplicate` (its id is in the inbox
   already: nothing changes at all) or `accepted`: one inbox row keyed
   `razorpay-event:<id>`, which the server's consumer applies at once (the check
@@ -596,6 +597,20 @@ def message_ids(event: Any) -> list[str]:
     ]
 
 
+def refused_ids(event: Any) -> list[str]:
+    """The wamids of an accepted event's statuses refused for a closed window (131047)."""
+    return [
+        str(status["id"])
+        for entry in event["entry"]
+        for change in entry["changes"]
+        if change["field"] == "messages"
+        for status in change["value"].get("statuses") or []
+        if status.get("status") == "failed"
+        and any(type(error.get("code")) is int and error["code"] == 131047
+                for error in status.get("errors") or [])
+    ]
+
+
 def check_whatsapp(stack: Stack, body: bytes) -> tuple[int, Any]:
     before = snapshot(stack.store)
     status, answer = stack.post(
@@ -611,9 +626,16 @@ def check_whatsapp(stack: Stack, body: bytes) -> tuple[int, Any]:
     ids = message_ids(json.loads(body))
     assert answer == {"status": "accepted", "messages": len(ids)}
     known = {row["dedupe_key"] for row in before["inbox"].values()}
-    expected = {f"whatsapp:{message_id}" for message_id in ids} - known
+    expected = {f"whatsapp:{message_id}" for message_id in ids} | {
+        f"whatsapp-window-closed:{wamid}" for wamid in refused_ids(json.loads(body))
+    }
+    expected -= known
     assert sorted(row["dedupe_key"] for row in changes.added["inbox"]) == sorted(expected)
-    assert all(row["kind"] == "whatsapp" for row in changes.added["inbox"])
+    kinds = {"whatsapp": "whatsapp", "whatsapp-window-closed": "window_closed"}
+    assert all(
+        row["kind"] == kinds[row["dedupe_key"].partition(":")[0]]
+        for row in changes.added["inbox"]
+    )
     others = {name: rows for name, rows in changes.added.items() if name != "inbox"}
     assert not any(others.values()) and not any(changes.changed.values()), changes.describe()
     assert not any(changes.removed.values()), changes.describe()

@@ -13,7 +13,10 @@ they come from the environment, see `WhatsAppSettings`). Routes, under
 An event POST is verified and parsed as a whole, its messages are written to the
 durable inbox (which is also the de-duplication record), and it is answered 200: it
 never waits for the model. The process's inbox consumer then feeds the messages to
-Rasa in order per customer, and the replies go out through the outbox.
+Rasa in order per customer, and the replies go out through the outbox. Delivery
+statuses are logged; a message refused late because its recipient's 24-hour window was
+closed is written to the inbox too, to be replaced by its template
+(`channels.whatsapp.window_closed`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels.delivery import DeliveryFailed
+from channels.whatsapp import window_closed
 from channels.whatsapp.client import WINDOW_CLOSED_CODE, GraphApiError, WhatsAppClient
 from channels.whatsapp.inbound import to_rasa_input
 from channels.whatsapp.models import (
@@ -336,9 +340,11 @@ class WhatsAppInput(InputChannel):
             # The merchant answering from the WhatsApp Business app (coexistence):
             # recorded in the conversation by the handover consumer, never sent again.
             echoes = event.echoes()
-            if inbound or echoes:
+            refused = [status for status in event.statuses() if status.window_closed]
+            if inbound or echoes or refused:
                 assert durable is not None
                 items = [_inbox_item(item) for item in inbound] + [_echo_item(e) for e in echoes]
+                items += [window_closed.refusal_item(status) for status in refused]
                 try:
                     # Durable before the 200: the inbox row is also the "seen" record.
                     await durable.inbox.add(items)
@@ -365,9 +371,14 @@ class WhatsAppInput(InputChannel):
             durable = for_app(app, self.store or get_store())
             if durable.front_door:
                 return  # no model here: the Rasa servers take the messages
-            outbox = durable.outbox
+            outbox, sender = durable.outbox, durable.sender
             durable.consumer.handle(
                 INBOX_KIND, lambda item: self._consume(item, on_new_message, app, outbox)
+            )
+            durable.consumer.handle(
+                window_closed.KIND,
+                lambda item: window_closed.consume(item, outbox, sender),
+                needs_ready=False,
             )
 
         @whatsapp.listener("after_server_start")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from channels.whatsapp.client import WINDOW_CLOSED_CODE
+
 WHATSAPP_OBJECT = "whatsapp_business_account"
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 
@@ -336,23 +338,43 @@ class Message:
 
 @dataclass(frozen=True)
 class Status:
-    """Delivery report for a message we sent: sent, delivered, read or failed."""
+    """Delivery report for a message we sent: sent, delivered, read or failed. Its id
+    and recipient are bounded like a message's: a failed one is kept in the inbox."""
 
     message_id: str
     status: str
     recipient_id: str | None
     timestamp: str | None
     errors: list[ApiError]
+    # The status object as Meta sent it: what the inbox keeps, parsed again when read.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def parse(cls, node: _Node) -> Status:
+        recipient = node.data.get("recipient_id") is not None
         return cls(
-            message_id=node.string("id"),
+            message_id=node.identifier("id", MAX_MESSAGE_ID),
             status=node.string("status"),
-            recipient_id=node.opt_string("recipient_id"),
+            recipient_id=node.identifier("recipient_id", MAX_SENDER) if recipient else None,
             timestamp=node.opt_string("timestamp"),
             errors=[ApiError.parse(n) for n in node.nodes("errors")],
+            raw=node.data,
         )
+
+    @property
+    def window_closed(self) -> bool:
+        """Failed after it was accepted, because the recipient's 24-hour window was
+        closed (131047): only an approved template would have reached them."""
+        return self.status == "failed" and any(
+            error.code == WINDOW_CLOSED_CODE for error in self.errors
+        )
+
+    def to_stored(self) -> dict[str, Any]:
+        return self.raw
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Status:
+        return cls.parse(_Node(stored, "$.status"))
 
 
 @dataclass(frozen=True)
