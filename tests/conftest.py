@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -65,11 +66,32 @@ def sqlite_store(tmp_path) -> OrderStore:
     store.dispose()
 
 
-@pytest.fixture
-async def checkout_agent(tmp_path, monkeypatch, razorpay):
-    """The trained model (CHECKOUT_MODEL, or models/checkout.tar.gz) as a real Agent with
-    the real action server, on an order store of its own and the Razorpay stand-in."""
+@pytest.fixture(scope="session")
+def load_checkout_agent():
+    """`load_agent` for the trained model (CHECKOUT_MODEL, or models/checkout.tar.gz),
+    unpacking it and building its graph once a session: reading the tar costs seconds
+    each time. Each call still makes a new Agent and processor with their own tracker
+    store, lock store and endpoints; the prediction graph they share keeps no state
+    between messages."""
     from rasa.core.agent import load_agent
+    from rasa.core.processor import MessageProcessor
+
+    model = os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz")
+    loaded = None
+
+    async def load(endpoints):
+        nonlocal loaded
+        loaded = loaded or MessageProcessor._load_model(model)
+        with mock.patch.object(MessageProcessor, "_load_model", staticmethod(lambda _: loaded)):
+            return await load_agent(model_path=model, endpoints=endpoints)
+
+    return load
+
+
+@pytest.fixture
+async def checkout_agent(tmp_path, monkeypatch, razorpay, load_checkout_agent):
+    """The trained model as a real Agent with the real action server, on an order store
+    of its own and the Razorpay stand-in."""
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
     from rasa_sdk.endpoint import create_app as create_action_server
@@ -79,7 +101,6 @@ async def checkout_agent(tmp_path, monkeypatch, razorpay):
     from sandbox.harness.razorpay_api import KEY_ID, KEY_SECRET
     from sandbox.harness.razorpay_stack import run_app
 
-    model = os.environ.get("CHECKOUT_MODEL", "models/checkout.tar.gz")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
     monkeypatch.setenv("RAZORPAY_KEY_ID", KEY_ID)
     monkeypatch.setenv("RAZORPAY_KEY_SECRET", KEY_SECRET)
@@ -87,7 +108,7 @@ async def checkout_agent(tmp_path, monkeypatch, razorpay):
     monkeypatch.setattr(gateways.razorpay, "_gateway", None)
     async with run_app(create_action_server("actions")) as actions_url:
         endpoints = AvailableEndpoints(action=EndpointConfig(url=f"{actions_url}/webhook"))
-        yield await load_agent(model_path=model, endpoints=endpoints)
+        yield await load_checkout_agent(endpoints)
     get_store().dispose()
 
 
