@@ -15,7 +15,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from rasa.core.agent import load_agent
 from rasa.core.channels.channel import UserMessage
 from rasa.core.utils import AvailableEndpoints
 from rasa.utils.endpoints import EndpointConfig
@@ -52,7 +51,9 @@ async def razorpay(monkeypatch, sqlite_store):
     await fake.stop()
 
 
-async def test_paid_webhooks_confirm_once_through_the_real_agent(sqlite_store, razorpay, graph):
+async def test_paid_webhooks_confirm_once_through_the_real_agent(
+    sqlite_store, razorpay, graph, load_checkout_agent
+):
     store = sqlite_store
     order = await place_order(store)
     whatsapp = WhatsAppInput(
@@ -65,7 +66,7 @@ async def test_paid_webhooks_confirm_once_through_the_real_agent(sqlite_store, r
 
     async with run_app(create_action_server("actions")) as actions_url:
         endpoints = AvailableEndpoints(action=EndpointConfig(url=f"{actions_url}/webhook"))
-        agent = await load_agent(model_path=str(MODEL), endpoints=endpoints)
+        agent = await load_checkout_agent(endpoints)
         async with serve([whatsapp, channel], agent) as base_url:
             await agent.handle_message(
                 UserMessage(
