@@ -6,10 +6,11 @@ marks each sent with the ids the channel's service gave it. A response is kept a
 produced it, channel-neutral; the channel renders it when it is sent. A response that
 renders to several messages records how many went out, so a retry sends only the rest.
 
-Each id the service returned is also kept on its own (`outbox_message_ids`), so that a
-refusal it reports later, naming only that id, finds its message: a message carrying a
-fallback template then has the template queued once, as a message of its own
-(`replace_refused`).
+The ids the service returned for a message carrying a fallback template are also kept
+on their own (`outbox_message_ids`), so that a refusal it reports later, naming only
+that id, finds its message and has the template queued once, as a message of its own
+(`replace_refused`). Other messages add nothing there: a send's transaction stays one
+update.
 """
 
 from __future__ import annotations
@@ -101,8 +102,7 @@ def without_fallback(message: dict[str, Any]) -> tuple[dict[str, Any], FallbackT
 class LateRefusal(Enum):
     """What `Outbox.replace_refused` made of a refusal reported after the send."""
 
-    UNKNOWN = "no message here was sent with that id"
-    NO_FALLBACK = "the message carries no fallback template"
+    UNKNOWN = "no message here was sent with that id"  # (only those with a fallback keep ids)
     FALLBACK_REFUSED = "the id is of the fallback template itself"
     QUEUED = "its fallback template is queued"
     QUEUED_BEFORE = "its fallback template was queued before"
@@ -352,9 +352,12 @@ def _finish(
     message_ids: Sequence[str],
     fallback: bool,
 ) -> bool:
-    """Update the leased row and keep the ids it was given, in one transaction."""
+    """Update the leased row and, for a message carrying a fallback template, keep the
+    ids it was given, in one transaction."""
     if not tables.finish_leased(conn, outbox, row.id, row.lease, values):
         return False
+    if FALLBACK_KEY not in row.message:
+        return True
     kept = [
         {"message_id": message_id[:160], "outbox_id": row.id, "fallback": fallback}
         for message_id in dict.fromkeys(message_ids)
@@ -376,10 +379,9 @@ def _replace_refused(conn: Connection, message_id: str, refusal: str) -> Replace
     if found is None:
         return Replacement(LateRefusal.UNKNOWN)
     _, fallback = without_fallback(json.loads(found["message"]))
+    assert fallback is not None  # only such messages keep their ids (_finish)
     about = {"outbox_id": found["id"], "customer_id": found["customer_id"],
              "fallback": fallback}
-    if fallback is None:
-        return Replacement(LateRefusal.NO_FALLBACK, **about)
     if found["id_of_fallback"]:
         # The template went in the message's place already (refused at once, see
         # durable.sender); a template is not refused for a closed window anyway.
