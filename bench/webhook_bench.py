@@ -411,7 +411,7 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
               paced_share: float) -> dict[str, Any]:
     from orders.store import OrderStore
     from sandbox.harness import whatsapp_meta
-    from sandbox.harness.live_stack import REPO, Server, free_port, running
+    from sandbox.harness.live_stack import REPO, Server, free_port, rasa_niceness, running
 
     orders_db = workdir / "orders.db"
     store = OrderStore(f"sqlite:///{orders_db}")
@@ -436,8 +436,10 @@ async def run(workdir: Path, orders: int, paced_orders: int, concurrency: int,
     })
     me = [sys.executable, __file__]
     servers = [
+        # Nice as scripts/run.sh runs a Rasa server (RASA_NICENESS).
         Server("applier",
-               [*me, "--serve-applier", str(applier_port), str(REPO / "credentials.yml")],
+               ["nice", "-n", str(rasa_niceness(env)), *me, "--serve-applier",
+                str(applier_port), str(REPO / "credentials.yml")],
                f"http://127.0.0.1:{applier_port}/webhooks/razorpay/",
                {"INBOX_CONSUMER_NAME": "bench-applier"}),
         Server("baseline", [*me, "--serve-baseline", str(workdir / "baseline.db"),

@@ -444,6 +444,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="whatsapp_bench_") as tmp, ExitStack() as scope:
         workdir = Path(tmp)
         extra_env = {}
+        if args.rasa_niceness is not None:
+            extra_env["RASA_NICENESS"] = str(args.rasa_niceness)
         if args.postgres:
             from sandbox.harness.services import fresh_database
 
@@ -564,6 +566,9 @@ if __name__ == "__main__":
     parser.add_argument("--idle-posts", type=int, default=20,
                         help="acknowledgements timed with the bot idle (the baseline)")
     parser.add_argument("--model", default=str(MODEL), help="trained model (.tar.gz)")
+    parser.add_argument("--rasa-niceness", type=int, default=None,
+                        help="run the Rasa server at this niceness (default: RASA_NICENESS, "
+                        "as scripts/run.sh)")
     parser.add_argument("--graph-latency", type=float, default=0.0,
                         help="seconds the fake Graph API waits before answering")
     parser.add_argument("--postgres", nargs="?", const=POSTGRES_SERVER, metavar="SERVER_URL",

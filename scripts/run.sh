@@ -107,8 +107,11 @@ case "$mode" in
     .venv/bin/python scripts/wait_ready.py "${ready_options[@]}" &
     pids+=($!)
     export INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa:${RASA_PORT}}"
-    .venv/bin/rasa run --model models/checkout.tar.gz --endpoints "$ENDPOINTS" \
-      --credentials credentials.yml --port "$RASA_PORT" "${RASA_OPTIONS[@]}" > >(quiet) 2> >(quiet >&2) ;;
+    # Inference takes both cores when the bot is busy; at a lower priority it leaves the
+    # front door a core to answer Meta at once (RASA_NICENESS, 0 for none; bench/README.md).
+    nice -n "${RASA_NICENESS:-10}" .venv/bin/rasa run --model models/checkout.tar.gz \
+      --endpoints "$ENDPOINTS" --credentials credentials.yml --port "$RASA_PORT" \
+      "${RASA_OPTIONS[@]}" > >(quiet) 2> >(quiet >&2) ;;
   *)
     echo "usage: $0 [server|shell]" >&2; exit 2 ;;
 esac

@@ -69,8 +69,9 @@ health=()
 for ((i = 0; i < servers; i++)); do
   port=$((first_port + i))
   # A stable name per server: a restarted server takes back its unfinished work at once.
+  # Lower priority than the front door, as in scripts/run.sh (RASA_NICENESS).
   INBOX_CONSUMER_NAME="${INBOX_CONSUMER_NAME:-$(hostname):rasa}:${port}" \
-    .venv/bin/rasa run --model "$MODEL" --endpoints endpoints.yml \
+    nice -n "${RASA_NICENESS:-10}" .venv/bin/rasa run --model "$MODEL" --endpoints endpoints.yml \
     --credentials credentials.yml --port "$port" &
   pids+=($!)
   wake_urls+=("http://127.0.0.1:${port}")

@@ -7,13 +7,22 @@ signed `payment_link.paid` webhook -> confirmation out at the fake Graph API.
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from orders.store import orders
-from sandbox.harness.live_stack import MODEL, LiveStack, live_stack
+from sandbox.harness.live_stack import (
+    DEFAULT_RASA_NICENESS,
+    MODEL,
+    REPO,
+    LiveStack,
+    live_stack,
+    rasa_niceness,
+)
 from sandbox.harness.whatsapp_meta import message
 
 pytestmark = pytest.mark.skipif(
@@ -133,3 +142,16 @@ def test_forged_requests_change_nothing(stack):
     )
     assert status == 403
     assert order_row(stack, customer)["status"] == "pending_payment"
+
+
+def test_rasa_runs_at_a_lower_priority_than_the_rest(stack):
+    """As scripts/run.sh starts it (RASA_NICENESS): inference on both cores must leave the
+    front door a core, so webhooks are answered at once while the bot is busy."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    rasa = os.getpriority(os.PRIO_PROCESS, stack.processes["rasa"].pid)
+    assert rasa == min(ours + rasa_niceness(os.environ), 19)
+    assert os.getpriority(os.PRIO_PROCESS, stack.processes["actions"].pid) == ours
+    for script in ("run.sh", "run_cluster.sh"):
+        text = (REPO / "scripts" / script).read_text()
+        defaults = re.findall(r'nice -n "\$\{RASA_NICENESS:-(\d+)\}" \.venv/bin/rasa run', text)
+        assert defaults == [str(DEFAULT_RASA_NICENESS)], script
