@@ -15,7 +15,8 @@ Processes (all on loopback, SQLite files under a temporary directory):
   there and answers "duplicate"), answers, and wakes the Rasa servers
   (INBOX_WAKE_URLS).
 - **applier**: what a Rasa server does with those events, without a model
-  (`--serve-applier`: the same channels, not as a front door): its inbox consumer
+  (`--serve-applier`: the same channels, not as a front door; at the niceness
+  scripts/run.sh gives a Rasa server, `RASA_NICENESS`): its inbox consumer
   applies each event (the order's transaction and the customer's notice in the
   inbox). Each route run ends when every event of it is applied, and that time, and
   the applier's CPU per event, are reported too.

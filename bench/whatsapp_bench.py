@@ -4,7 +4,7 @@ REST channel on the same Rasa process, in one run.
 
     .venv/bin/python bench/whatsapp_bench.py [--messages 200] [--customers 50]
         [--rounds 2] [--rate R] [--model models/checkout.tar.gz] [--graph-latency 0]
-        [--postgres [SERVER_URL]]
+        [--postgres [SERVER_URL]] [--rasa-niceness N]
 
 The action server, the Rasa server and the front door (`server.front_door`) run as
 real processes (sandbox.harness.live_stack, `front_door=True`), with a bench-only
@@ -34,6 +34,9 @@ last reply has reached the fake.
    loop, as Meta delivers) at `--rate`, by default 1.5 times the REST turn rate just
    measured, so the bot falls behind and stays saturated; posted by the load generator
    process to the front door. The acknowledgements are compared with the idle ones.
+
+The Rasa server runs at the niceness scripts/run.sh gives it (`RASA_NICENESS`, 10);
+`--rasa-niceness` sets another, to compare (bench/README.md, "A lower priority for Rasa").
 
 `--postgres` puts the order store, and with it the inbox and the outbox, in a fresh
 database on a PostgreSQL server instead of the stack's SQLite file: a comparison, to
