@@ -16,11 +16,12 @@ helps DIET spot a product in a message:
   `product` entity. Lookups alone did not do: a model trained with "Kashmiri Kahwa"
   only in the lookup read "add 2 kashmiri kahwa" as `inform` (unknown words look like
   a name or an address) and tagged no product. The example is one of the project's own
-  examples with one product, that product swapped for the new name: for a product's
-  own name an `add_to_cart` example, for its other names an example of any intent
-  that names a product; Latin names go into examples written in Latin letters,
-  Devanagari ones into Devanagari examples. Which example is chosen depends only on
-  the name, so the same catalog and data give the same training data.
+  `add_to_cart` examples with one product, that product swapped for the new name
+  (asking for a product by name is what customers do most with it; an example of
+  another intent, such as "सिर्फ एक कश्मीरी कहवा रखो", taught the name to that intent
+  instead). Latin names go into examples written in Latin letters, Devanagari ones
+  into Devanagari examples. Which example is chosen depends only on the name, so the
+  same catalog and data give the same training data.
 
 No synonyms: an entity value that is exactly a name or other name is what
 `Catalog.resolve` already maps to its product, folding included, so a synonym would add
@@ -86,19 +87,19 @@ def new_name_examples(catalog: Catalog, project: TrainingData) -> list[Message]:
     known = {_key(entity["value"]) for example in project.training_examples
              for entity in _products(example)}
     templates = sorted(
-        (example for example in project.training_examples if len(_products(example)) == 1),
-        key=lambda example: (example.get("text"), example.get("intent")),
+        (example for example in project.training_examples
+         if example.get("intent") == ADD_INTENT and len(_products(example)) == 1),
+        key=lambda example: example.get("text"),
     )
     examples = []
     for product in catalog.products:
-        for position, name in enumerate((product.name, *product.also_called)):
+        for name in (product.name, *product.also_called):
             typed = " ".join(name_words(name))
             if not typed or _key(typed) in known:
                 continue
             known.add(_key(typed))
             script = bool(_DEVANAGARI.search(typed))
-            choices = [t for t in templates if _is_devanagari(t) == script
-                       and (position > 0 or t.get("intent") == ADD_INTENT)]
+            choices = [t for t in templates if _is_devanagari(t) == script]
             if choices:
                 examples.append(_with_product(_pick(choices, typed), typed))
     return examples

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from rasa.shared.importers.importer import TrainingDataImporter
+from rasa.shared.importers.rasa import RasaFileImporter
 
 from commerce.catalog import load_catalog
 from nlu.catalog_data import catalog_training_data, new_name_examples, product_phrases
@@ -201,8 +202,14 @@ def test_a_new_product_is_recognised_after_training(tmp_path):
     async def parse(text: str) -> dict:
         return await agent.parse_message(text)
 
-    for text, name in [("add 2 kashmiri kahwa", "kashmiri kahwa"),
-                       ("कश्मीरी कहवा चाहिए", "कश्मीरी कहवा")]:
+    messages = [("add 2 kashmiri kahwa", "kashmiri kahwa"),
+                ("कश्मीरी कहवा भी डाल दो", "कश्मीरी कहवा")]
+    # learnt, not recalled: neither message is one the model was trained on
+    project = RasaFileImporter(training_data_paths=[str(ROOT / "data")]).get_nlu_data()
+    trained = [example.get("text") for example in
+               project.training_examples + new_name_examples(load_catalog(catalog), project)]
+    assert not {text for text, _ in messages} & set(trained)
+    for text, name in messages:
         result = asyncio.run(parse(text))
         assert result["intent"]["name"] == "add_to_cart", (text, result["intent"])
         products = [e["value"] for e in result["entities"] if e["entity"] == "product"]
