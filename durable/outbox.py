@@ -35,9 +35,11 @@ from orders.store import utcnow
 
 SENT = "sent"
 FAILED = "failed"
-# A send takes seconds (the client retries within ~10 s): a dead sender's messages wait
-# this long before another takes them.
-SEND_LEASE = timedelta(seconds=30)
+# How long a claim holds a customer's messages before another sender may take them (a
+# dead sender's wait that long). One send can take ~45 s (the WhatsApp client's four
+# tries of 10 s and their back-off), and a claim of several messages is renewed before
+# each one once it is a quarter of this old: no message outlives its holder's lease.
+SEND_LEASE = timedelta(seconds=120)
 # Meta's outages last seconds to minutes: retry soon, then every five minutes at most.
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0
@@ -200,6 +202,17 @@ class Outbox:
             await asyncio.to_thread(
                 self._tables.write, tables.release_lease, outbox, rows[0].lease, ids
             )
+
+    async def renew(self, rows: Sequence[OutgoingMessage]) -> bool:
+        """Extend one claim's lease on `rows` (still unsent, in order); False when one
+        of them was taken over meanwhile: the holder must not send any of them."""
+        if not rows:
+            return True
+        ids = [row.id for row in rows]
+        renewed = await asyncio.to_thread(
+            self._tables.write, tables.renew_lease, outbox, rows[0].lease, ids, SEND_LEASE
+        )
+        return renewed == len(ids)
 
     async def sent(
         self, row: OutgoingMessage, message_ids: Sequence[str], fallback: bool = False

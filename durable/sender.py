@@ -16,12 +16,20 @@ import time
 from collections.abc import Callable
 
 from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
-from durable.outbox import FallbackTemplate, Outbox, OutgoingMessage, without_fallback
+from durable.outbox import (
+    SEND_LEASE,
+    FallbackTemplate,
+    Outbox,
+    OutgoingMessage,
+    without_fallback,
+)
 from orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
 
 BATCH = 32
+# A claim older than this is renewed before its next message (see SEND_LEASE).
+RENEW_AFTER_SECONDS = SEND_LEASE.total_seconds() / 4
 POLL_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 3600.0
 
@@ -62,7 +70,19 @@ class OutboxSender:
             await asyncio.gather(*(self._send_in_order(queue) for queue in by_customer.values()))
 
     async def _send_in_order(self, rows: list[OutgoingMessage]) -> None:
+        renewed_at = time.monotonic()
         for index, row in enumerate(rows):
+            if time.monotonic() - renewed_at > RENEW_AFTER_SECONDS:
+                # Slow sends (Meta retrying): keep the rest of the claim, or leave all of
+                # it to the sender that took part of it over; never send a message twice.
+                if not await self.outbox.renew(rows[index:]):
+                    logger.warning(
+                        "Outbox: %s's messages were taken over while earlier ones were "
+                        "being sent", row.customer_id,
+                    )
+                    await self.outbox.release_unsent(rows[index:])
+                    return
+                renewed_at = time.monotonic()
             if not await self._send(row):
                 await self.outbox.release_unsent(rows[index + 1 :])
                 return

@@ -308,6 +308,19 @@ def release_lease(conn: Connection, table: sa.Table, lease: str, row_ids: Sequen
         )
 
 
+def renew_lease(
+    conn: Connection, table: sa.Table, lease: str, row_ids: Sequence[int], duration: timedelta
+) -> int:
+    """Extend `lease` on the pending rows `row_ids` it still holds; how many it holds."""
+    return conn.execute(
+        table.update()
+        .where(table.c.id.in_(list(row_ids)))
+        .where(table.c.lease_owner == lease)
+        .where(table.c.status == PENDING)
+        .values(lease_until=utcnow() + duration)
+    ).rowcount
+
+
 def finish_leased(
     conn: Connection, table: sa.Table, row_id: int, lease: str, values: dict[str, Any]
 ) -> bool:

@@ -572,7 +572,7 @@ def test_a_server_killed_mid_turn_its_customers_are_taken_over_in_order_once(clu
     assert held, "rasa2 held nothing at the kill"
 
     # rasa2 stays dead. Its items come back after the lease, its conversations' Redis
-    # locks after Rasa's lock lifetime, its unsent replies after the send lease (60 s).
+    # locks after Rasa's lock lifetime, its unsent replies after the send lease (120 s).
     shop.wait_until(
         lambda: all(len(shop.sent_to(c)) >= len(TOTALS) for c in customers),
         240,

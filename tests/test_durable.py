@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import durable.outbox
+import durable.sender
 from channels.delivery import DeliveryFailed
 from durable import tables
 from durable.consumer import InboxConsumer
@@ -396,6 +397,19 @@ async def test_a_customers_claim_takes_their_messages_in_order_in_one_go(store):
     assert state["a2"] == state["a3"] == ("pending", None)
 
 
+async def test_renewing_a_claim_fails_once_part_of_it_was_taken_over(store, monkeypatch):
+    monkeypatch.setattr(durable.outbox, "SEND_LEASE", timedelta(seconds=0.2))
+    outbox = Outbox(store.engine)
+    await outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in (1, 2, 3)])
+    held = await outbox.claim("slow", 32, customer_id="A")
+    assert await outbox.renew(held)
+    await asyncio.sleep(0.3)  # the lease ran out: another sender takes the head
+    [taken] = await outbox.claim("other", 32)
+    assert taken.id == held[0].id
+    assert not await outbox.renew(held)
+    assert await outbox.renew([taken])
+
+
 async def test_a_customers_claim_respects_its_limit(store):
     outbox = Outbox(store.engine)
     await outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in range(5)])
@@ -545,6 +559,40 @@ async def test_a_failure_inside_a_customers_batch_stops_their_later_messages(
     await sender.flush()
     assert channel.calls[2:] == [("A", "a2", 0), ("A", "a3", 0)]
     assert sent_ids(store) == {"a1": ["a1/0"], "a2": ["a2/0"], "a3": ["a3/0"]}
+
+
+class SlowChannel(FakeChannel):
+    """Meta answering each send after `seconds` (retries inside the client)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def deliver(self, recipient_id: str, message: dict, skip: int = 0) -> list[str]:
+        await asyncio.sleep(self.seconds)
+        return await super().deliver(recipient_id, message, skip)
+
+
+async def test_slow_sends_keep_their_claim_so_another_sender_never_repeats_them(
+    store, monkeypatch
+):
+    # A claim of six messages sent in 1.2 s, on a lease of 0.4 s, while a second sender
+    # sweeps: the first renews the claim as it goes, and each message goes out once.
+    monkeypatch.setattr(durable.outbox, "SEND_LEASE", timedelta(seconds=0.4))
+    monkeypatch.setattr(durable.sender, "RENEW_AFTER_SECONDS", 0.1)
+    channel = SlowChannel(0.2)
+    first = sender_for(store, channel)
+    second = OutboxSender(Outbox(store.engine), lambda name: channel, store, "second-sender")
+    await first.outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in range(6)])
+    sending = asyncio.create_task(first.flush("A"))
+    while not channel.calls:  # the first sender holds the claim
+        await asyncio.sleep(0.01)
+    while not sending.done():
+        await second.flush()
+        await asyncio.sleep(0.05)
+    await sending
+    assert channel.calls == [("A", f"a{n}", 0) for n in range(6)]
+    assert sent_ids(store) == {f"a{n}": [f"a{n}/0"] for n in range(6)}
 
 
 async def test_confirmation_is_recorded_only_after_delivery(store, monkeypatch):
