@@ -567,8 +567,10 @@ class SlowChannel(FakeChannel):
     def __init__(self, seconds: float) -> None:
         super().__init__()
         self.seconds = seconds
+        self.sending = asyncio.Event()
 
     async def deliver(self, recipient_id: str, message: dict, skip: int = 0) -> list[str]:
+        self.sending.set()
         await asyncio.sleep(self.seconds)
         return await super().deliver(recipient_id, message, skip)
 
@@ -585,8 +587,7 @@ async def test_slow_sends_keep_their_claim_so_another_sender_never_repeats_them(
     second = OutboxSender(Outbox(store.engine), lambda name: channel, store, "second-sender")
     await first.outbox.add("A", "whatsapp", "turn:a", [{"text": f"a{n}"} for n in range(6)])
     sending = asyncio.create_task(first.flush("A"))
-    while not channel.calls:  # the first sender holds the claim
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(channel.sending.wait(), WAIT)  # the first sender holds the claim
     while not sending.done():
         await second.flush()
         await asyncio.sleep(0.05)
