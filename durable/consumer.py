@@ -1,8 +1,9 @@
 """Feeds the inbox to its handlers: in order per customer, many customers at once.
 
 A handler that returns has finished the item (the bot's turn is saved and its replies
-are in the outbox); one that raises has failed it, and the inbox retries it later or
-parks it. On start the consumer takes back what its previous run left leased (a
+are in the outbox); one that raises, or outlasts the turn timeout, has failed it, and
+the inbox retries it later or parks it (a hung turn would otherwise hold its customer,
+its lease renewed, for ever). On start the consumer takes back what its previous run left leased (a
 crash, a kill -9). On stop it goes on with acknowledged work (what it holds and what
 is pending) for a grace period, then cancels what is in flight and gives it back.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +27,18 @@ DEFAULT_CONCURRENCY = 16
 # wake-up call was lost): the most an item waits.
 POLL_SECONDS = 0.5
 PURGE_EVERY_SECONDS = 3600.0
+# A turn calls the action server, which calls Razorpay or Shopify, each with its own
+# timeouts of seconds; one still running after this is stuck.
+DEFAULT_TURN_TIMEOUT_SECONDS = 120.0
+
+
+def turn_timeout_seconds() -> float:
+    raw = os.environ.get("INBOX_TURN_TIMEOUT_SECONDS", "")
+    return float(raw) if raw.strip() else DEFAULT_TURN_TIMEOUT_SECONDS
+
+
+class TurnTimeout(Exception):
+    """An item's handler ran longer than the turn timeout."""
 
 
 class InboxConsumer:
@@ -35,8 +49,10 @@ class InboxConsumer:
         concurrency: int = DEFAULT_CONCURRENCY,
         poll_seconds: float = POLL_SECONDS,
         ready: Callable[[], bool] = lambda: True,
+        turn_timeout: float | None = None,
     ) -> None:
         self.inbox = inbox
+        self.turn_timeout = turn_timeout if turn_timeout is not None else turn_timeout_seconds()
         self.name = name
         self.ready = ready
         self.concurrency = concurrency
@@ -144,7 +160,12 @@ class InboxConsumer:
         try:
             if handler is None:
                 raise LookupError(f"no handler for inbox items of kind {item.kind!r}")
-            await handler(item)
+            try:
+                await asyncio.wait_for(handler(item), self.turn_timeout)
+            except asyncio.TimeoutError:
+                raise TurnTimeout(
+                    f"not finished after {self.turn_timeout:g} s (INBOX_TURN_TIMEOUT_SECONDS)"
+                ) from None
         except asyncio.CancelledError:
             raise  # shutting down: the lease is given back, the item stays pending
         except Exception as exc:

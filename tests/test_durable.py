@@ -814,6 +814,20 @@ async def test_failing_handler_is_retried_then_parked_without_blocking_the_custo
     assert parked.last_error == "RuntimeError: boom in A1"
 
 
+async def test_a_stuck_turn_times_out_is_retried_then_parked_and_the_customer_goes_on(
+    store, consumers
+):
+    inbox = Inbox(store.engine, max_attempts=2)
+    handler = Recorder(gates={"A1": asyncio.Event()})  # A1's turn never ends
+    await inbox.add([new("A", "A1"), new("A", "A2")])
+    start(consumers, inbox, handler, turn_timeout=0.2)
+    await handler.wait("A2")
+    assert handler.cancelled == ["A1", "A1"]
+    [parked] = await inbox.parked()
+    assert parked.dedupe_key == "A1" and parked.attempts == 2
+    assert parked.last_error == "TurnTimeout: not finished after 0.2 s (INBOX_TURN_TIMEOUT_SECONDS)"
+
+
 async def test_consumer_waits_until_ready(store, consumers):
     inbox = Inbox(store.engine)
     handler = Recorder()
