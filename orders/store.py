@@ -255,7 +255,9 @@ def database_url() -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys."""
+    """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys. A
+    statement that fails is logged without its values: they hold phone numbers,
+    customers' messages and payment bodies."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -268,6 +270,7 @@ def make_engine(url: str) -> Engine:
             future=True,
             connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
             poolclass=sa.pool.QueuePool,
+            hide_parameters=True,
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -279,7 +282,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, future=True, pool_pre_ping=True)
+    return sa.create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 # SQLite has one writer at a time, and a writer that finds the database locked sleeps

@@ -136,6 +136,18 @@ async def test_an_add_the_database_refuses_fails_alone(store):
     assert [row["dedupe_key"] for row in rows(store, inbox_table)] == ["wamid.1", "wamid.2"]
 
 
+def test_a_statement_the_database_refuses_is_reported_without_the_customers_data(store):
+    row = {"kind": "whatsapp", "customer_id": "919812345678", "dedupe_key": "wamid.x",
+           "payload": '{"text": "my address is 12 MG Road"}', "status": "pending",
+           "attempts": 0, "claims": 0, "received_at": utcnow()}
+    with store.engine.begin() as conn:
+        conn.execute(inbox_table.insert().values(**row))
+    with pytest.raises(sa.exc.IntegrityError) as refused:  # the same key again
+        with store.engine.begin() as conn:
+            conn.execute(inbox_table.insert().values(**row))
+    assert "919812345678" not in str(refused.value) and "MG Road" not in str(refused.value)
+
+
 async def test_claim_takes_each_customers_oldest_item(store):
     inbox = Inbox(store.engine)
     await inbox.add([new(customer, f"{customer}{n}") for n in (1, 2, 3) for customer in "AB"])
