@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 WAKE_PATH = "/webhooks/whatsapp/inbox/wake"
 WAKE_TIMEOUT_SECONDS = 0.5
+ACTION_HEALTH_EVERY_SECONDS = 2.0
+ACTION_HEALTH_TIMEOUT_SECONDS = 2.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 FRONT_DOOR = "front_door"
 
@@ -54,7 +57,10 @@ class Durable:
         self.front_door = getattr(app.ctx, "role", None) == FRONT_DOOR
         self.inbox = Inbox(store.engine)
         self.outbox = Outbox(store.engine)
-        self.consumer = InboxConsumer(self.inbox, name, ready=_agent_ready(app))
+        self.actions = ActionServerWatch(lambda: _action_url(app))
+        self.consumer = InboxConsumer(
+            self.inbox, name, ready=lambda: _agent_ready(app) and self.actions.up
+        )
         inputs = lambda: getattr(app.ctx, "input_channels", None) or []  # noqa: E731
         self.sender = OutboxSender(
             self.outbox, channel_outputs(inputs), store, name, channels=_pushable(inputs)
@@ -71,6 +77,7 @@ class Durable:
             return
         self._started = True
         if not self.front_door:
+            self.actions.start()
             self.consumer.start()
         self.sender.start()
 
@@ -79,6 +86,7 @@ class Durable:
             return
         self._stopped = True
         await self.consumer.stop(SHUTDOWN_GRACE_SECONDS)
+        await self.actions.stop()
         await self.sender.stop(SHUTDOWN_GRACE_SECONDS)
         if self._pokes:
             await asyncio.wait(set(self._pokes.values()), timeout=2 * WAKE_TIMEOUT_SECONDS)
@@ -120,11 +128,14 @@ class Durable:
             logger.debug("Inbox wake-up to %s failed: %s", url, type(exc).__name__)
 
     async def health(self) -> dict[str, Any]:
-        return {
+        report = {
             "inbox": await self.inbox.stats(),
             "outbox": await self.outbox.stats(),
             "consuming": self.consumer.running,
         }
+        if not self.front_door:
+            report["action_server_up"] = self.actions.up
+        return report
 
 
 def for_app(app: Any, store: OrderStore) -> Durable:
@@ -151,10 +162,67 @@ def _pushable(inputs: Callable[[], list[Any]]) -> Callable[[], list[str]]:
     return names
 
 
-def _agent_ready(app: Any) -> Callable[[], bool]:
-    # Rasa drops messages that arrive before its model is loaded: wait for it instead.
-    def ready() -> bool:
-        agent = getattr(app.ctx, "agent", None)
-        return agent is not None and agent.is_ready()
+class ActionServerWatch:
+    """Whether the action server answers its health check, asked every two seconds.
 
-    return ready
+    Rasa 3.6 runs a turn whose custom action cannot be reached to its end (it logs the
+    error and drops the action's events), so the customer would get no answer and the
+    inbox item would count as done. While the action server is down (a deploy, a
+    restart, a crash) the consumer takes no turns: they wait in the inbox instead."""
+
+    def __init__(self, url: Callable[[], str | None]) -> None:
+        self._url = url  # the action endpoint, once the agent is loaded
+        self.up = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=ACTION_HEALTH_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                self._seen(await self._answers(session))
+                await asyncio.sleep(ACTION_HEALTH_EVERY_SECONDS)
+
+    async def _answers(self, session: aiohttp.ClientSession) -> bool:
+        url = self._url()
+        if url is None:
+            return True  # no custom actions configured: nothing to wait for
+        try:
+            async with session.get(health_url(url)) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    def _seen(self, up: bool) -> None:
+        if up != self.up:
+            if up:
+                logger.info("Action server up: the inbox consumer takes turns again")
+            else:
+                logger.warning("Action server not answering: turns wait in the inbox")
+        self.up = up
+
+
+def health_url(action_url: str) -> str:
+    """The action server's health route, from its webhook URL (`endpoints.yml`)."""
+    parts = urlsplit(action_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/health", "", ""))
+
+
+def _action_url(app: Any) -> str | None:
+    agent = getattr(app.ctx, "agent", None)
+    endpoint = getattr(agent, "action_endpoint", None)
+    return getattr(endpoint, "url", None)
+
+
+def _agent_ready(app: Any) -> bool:
+    # Rasa drops messages that arrive before its model is loaded: wait for it instead.
+    agent = getattr(app.ctx, "agent", None)
+    return agent is not None and agent.is_ready()

@@ -1035,3 +1035,53 @@ async def test_inbox_cli_lists_and_retries_parked_items(tmp_path):
         assert keys(await inbox.claim("c1", 10)) == ["wamid.poison"]
     finally:
         store.dispose()
+
+
+async def test_turns_wait_in_the_inbox_while_the_action_server_is_down(store, consumers,
+                                                                      monkeypatch):
+    from aiohttp import web
+
+    import durable.service
+    from durable.service import ActionServerWatch, health_url
+
+    monkeypatch.setattr(durable.service, "ACTION_HEALTH_EVERY_SECONDS", 0.05)
+    answering = {"status": 200}
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(status=answering["status"])
+
+    app = web.Application()
+    app.add_routes([web.get("/health", health)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    assert health_url(f"http://127.0.0.1:{port}/webhook") == f"http://127.0.0.1:{port}/health"
+
+    watch = ActionServerWatch(lambda: f"http://127.0.0.1:{port}/webhook")
+    inbox = Inbox(store.engine)
+    handler = Recorder()
+    start(consumers, inbox, handler, ready=lambda: watch.up)
+    watch.start()
+    try:
+        async def watch_says(up: bool):
+            return watch.up is up
+
+        await eventually(lambda: watch_says(True))
+        await inbox.add([new("A", "A1")])
+        await handler.wait("A1")
+
+        answering["status"] = 503  # restarting
+        await eventually(lambda: watch_says(False))
+        await inbox.add([new("A", "A2")])
+        await asyncio.sleep(0.3)
+        assert ("start", "A2") not in handler.log  # waits in the inbox, not lost in a turn
+        answering["status"] = 200
+        await handler.wait("A2")
+
+        await runner.cleanup()  # gone: nothing listens any more
+        await eventually(lambda: watch_says(False))
+    finally:
+        await watch.stop()
+        await runner.cleanup()
