@@ -76,9 +76,9 @@ nlu-report: $(BIN)/.installed ## cross-validate the NLU data: per-intent and per
 	$(BIN)/python scripts/nlu_cross_validate.py -- --folds 5 --successes --out results/nlu
 	$(BIN)/python scripts/nlu_report.py results/nlu
 
-inbox: $(BIN)/.installed ## inbox and outbox health, parked items; RETRY="ID ..." or RETRY=all retries them
+inbox: $(BIN)/.installed ## inbox and outbox health, parked items; RETRY="ID ..."|all retries them, RESEND="ID ..."|all sends given-up messages again
 	@set -a; [ ! -f .env ] || . ./.env; set +a; \
-	$(BIN)/python -m server.inbox_cli $(if $(RETRY),--retry $(RETRY))
+	$(BIN)/python -m server.inbox_cli $(if $(RETRY),--retry $(RETRY)) $(if $(RESEND),--resend $(RESEND))
 
 reconcile: $(BIN)/.installed ## check pending payments with Razorpay once and send missing confirmations
 	$(BIN)/python -m server.reconcile_cli --once

@@ -6,6 +6,8 @@ parked items, and retrying them.
                                                the parked items, with their errors
     python -m server.inbox_cli --retry 12 15   put parked items 12 and 15 back in the queue
     python -m server.inbox_cli --retry all     put every parked item back
+    python -m server.inbox_cli --resend 7      send outbox message 7, given up on, again
+    python -m server.inbox_cli --resend all    send every message given up on again
 
 It reads DATABASE_URL, like the servers; a running consumer picks retried items up
 within its poll interval.
@@ -25,15 +27,18 @@ from handover.store import Handover, HandoverStore
 from orders.store import get_store
 
 
-async def _run(retry: list[str] | None) -> int:
+async def _run(retry: list[str] | None, resend: list[str] | None) -> int:
     engine = get_store().engine
     inbox = Inbox(engine)
-    if retry:
-        ids = None if retry == ["all"] else [int(value) for value in retry]
-        count = await inbox.retry(ids)
-        print(f"{count} parked item(s) back in the queue")
-        return 0
     outbox = Outbox(engine)
+    if retry:
+        count = await inbox.retry(_ids(retry))
+        print(f"{count} parked item(s) back in the queue")
+    if resend:
+        count = await outbox.resend(_ids(resend))
+        print(f"{count} outbox message(s) given up on queued to send again")
+    if retry or resend:
+        return 0
     report = {"inbox": await inbox.stats(), "outbox": await outbox.stats()}
     print(json.dumps(report, indent=2))
     _print_handovers(await asyncio.to_thread(HandoverStore(engine).waiting))
@@ -69,7 +74,10 @@ def _print_handovers(waiting: list[Handover]) -> None:
 def _print_given_up(messages: list[dict[str, Any]]) -> None:
     if not messages:
         return
-    print(f"\nLatest {len(messages)} outbox message(s) given up on (not sent):")
+    print(
+        f"\nLatest {len(messages)} outbox message(s) given up on (not sent; send again "
+        f"with: make inbox RESEND=\"ID ...\" or RESEND=all):"
+    )
     for message in messages:
         print(
             f"  #{message['id']}  {message['created_at']:%Y-%m-%d %H:%M:%S}  to "
@@ -78,15 +86,25 @@ def _print_given_up(messages: list[dict[str, Any]]) -> None:
         )
 
 
+def _ids(values: list[str]) -> list[int] | None:
+    return None if values == ["all"] else [int(value) for value in values]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--retry", nargs="+", metavar="ID", help="parked item ids to retry, or 'all'"
     )
+    parser.add_argument(
+        "--resend", nargs="+", metavar="ID",
+        help="ids of outbox messages given up on to send again, or 'all'",
+    )
     args = parser.parse_args(argv)
-    if args.retry and args.retry != ["all"] and not all(v.isdigit() for v in args.retry):
-        parser.error("--retry takes item ids (numbers) or 'all'")
-    return asyncio.run(_run(args.retry))
+    for option in ("retry", "resend"):
+        values = getattr(args, option)
+        if values and values != ["all"] and not all(v.isdigit() for v in values):
+            parser.error(f"--{option} takes ids (numbers) or 'all'")
+    return asyncio.run(_run(args.retry, args.resend))
 
 
 if __name__ == "__main__":

@@ -863,12 +863,12 @@ async def test_consumer_waits_until_ready(store, consumers):
     await handler.wait("A1")
 
 
-async def test_stop_finishes_the_item_in_hand(store, consumers):
+async def test_stop_finishes_the_item_in_hand_and_takes_nothing_new(store, consumers):
     inbox = Inbox(store.engine)
     gate = asyncio.Event()
     handler = Recorder(gates={"A1": gate})
-    await inbox.add([new("A", "A1")])
-    consumer = start(consumers, inbox, handler)
+    await inbox.add([new("A", "A1"), new("B", "B1")])
+    consumer = start(consumers, inbox, handler, concurrency=1)
 
     async def started() -> bool:
         return ("start", "A1") in handler.log
@@ -880,8 +880,9 @@ async def test_stop_finishes_the_item_in_hand(store, consumers):
     gate.set()
     await asyncio.wait_for(stopping, WAIT)
     assert not consumer.running
-    assert handler.log == [("start", "A1"), ("end", "A1")]
-    assert [row["status"] for row in rows(store, inbox_table)] == ["done"]
+    assert handler.log == [("start", "A1"), ("end", "A1")]  # B1 is left to the next one
+    assert [(row["status"], row["lease_owner"]) for row in rows(store, inbox_table)] == [
+        ("done", None), ("pending", None)]
 
 
 async def test_stop_gives_back_what_outlasts_the_grace_period(store, consumers):
@@ -1024,7 +1025,7 @@ async def test_inbox_cli_lists_and_retries_parked_items(tmp_path):
 
         code, out, err = await inbox_cli(url, "--retry", "x")
         assert code == 2
-        assert "--retry takes item ids (numbers) or 'all'" in err
+        assert "--retry takes ids (numbers) or 'all'" in err
         assert [row["status"] for row in rows(store, inbox_table)] == ["parked", "done"]
 
         code, out, err = await inbox_cli(url, "--retry", "all")
@@ -1033,6 +1034,34 @@ async def test_inbox_cli_lists_and_retries_parked_items(tmp_path):
         retried = rows(store, inbox_table)[0]
         assert retried["status"] == "pending" and retried["attempts"] == 0
         assert keys(await inbox.claim("c1", 10)) == ["wamid.poison"]
+    finally:
+        store.dispose()
+
+
+async def test_inbox_cli_sends_messages_given_up_on_again(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = OrderStore(url)
+    try:
+        outbox = Outbox(store.engine)
+        await outbox.add("919812345678", "whatsapp", "turn:a", [{"text": "a1"}])
+        await outbox.add("919800000000", "whatsapp", "turn:b", [{"text": "b1"}])
+        for row in await outbox.claim("s1", 32):
+            await outbox.failed(row, "131047: re-engagement message", permanent=True,
+                                message_ids=[])
+        first, second = rows(store, outbox_table)
+
+        code, out, err = await inbox_cli(url)
+        assert code == 0, err
+        assert 'make inbox RESEND="ID ..."' in out
+        assert f"#{second['id']}" in out and "131047: re-engagement message" in out
+
+        code, out, err = await inbox_cli(url, "--resend", str(first["id"]))
+        assert code == 0, err
+        assert "1 outbox message(s) given up on queued to send again" in out
+        assert [(r["status"], r["attempts"]) for r in rows(store, outbox_table)] == [
+            ("pending", 0), ("failed", 1)]
+        [again] = await outbox.claim("s2", 32)
+        assert again.id == first["id"] and again.message == {"text": "a1"}
     finally:
         store.dispose()
 
