@@ -31,7 +31,7 @@ VALUES = {
     "words": "“tea”",
     "product": "Ceramic Tea Mug",
     "limit": 20,
-    "paid_on": "05 Mar 2025",
+    "paid_on": "05-03-2025",
     # product questions (actions/questions.py)
     "price": "₹299",
     "sku": "ceramic-mug",
