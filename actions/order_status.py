@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -23,6 +24,18 @@ STATUS_RESPONSES = {
 }
 
 
+# The shop's customers are in India: a payment's day is the day it was there.
+INDIA = timezone(timedelta(hours=5, minutes=30))
+
+
+def format_day(moment: datetime) -> str:
+    """A date in digits, day-month-year as India writes it: "05-03-2025". No month name,
+    which would be English in a Hindi reply; the response words the rest."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # the store keeps UTC
+    return moment.astimezone(INDIA).strftime("%d-%m-%Y")
+
+
 def status_response(order: Order) -> tuple[str, dict[str, Any]]:
     """The response that tells the order's status, and its values."""
     values: dict[str, Any] = {
@@ -34,7 +47,7 @@ def status_response(order: Order) -> tuple[str, dict[str, Any]]:
     if order.flag and order.status is not OrderStatus.PAID:
         return "utter_status_under_review", values
     if order.status is OrderStatus.PAID:
-        values["paid_on"] = order.paid_at.strftime("%d %b %Y") if order.paid_at else "—"
+        values["paid_on"] = format_day(order.paid_at) if order.paid_at else "—"
     return STATUS_RESPONSES.get(order.status, "utter_status_pending"), values
 
 

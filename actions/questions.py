@@ -208,12 +208,16 @@ def _delivery_answer(shop: Shop, text: str) -> tuple[str, dict[str, Any]] | None
     if area is None and pincode:
         area = shop.area_for_pincode(pincode)
         if area is None:
+            # The PIN code is a value of its own; its responses word it in each language.
             if shop.delivers_elsewhere:
-                return "utter_policy_delivers_to", {
-                    "place": f"PIN {pincode}",
+                return "utter_policy_delivers_to_pincode", {
+                    "pincode": pincode,
                     "days": shop.elsewhere_days,
                 }
-            return "utter_policy_no_delivery_to", {"place": f"PIN {pincode}", "areas": _areas(shop)}
+            return "utter_policy_no_delivery_to_pincode", {
+                "pincode": pincode,
+                "areas": _areas(shop),
+            }
     if area is not None:
         if area.days:
             return "utter_policy_delivers_to", {"place": area.name, "days": area.days}

@@ -9,7 +9,13 @@ response this checks that
 - all variations use the same {placeholders} (values from actions and slots read the
   same in every language) and the same button payloads in the same order;
 - button titles and the labels of neutral `pay` / `list` payloads fit WhatsApp
-  (20 characters; a note under a pay button 60).
+  (20 characters; a note under a pay button 60);
+- every variation carries the words its channel shows around the buttons, so none is
+  left to code in one language: a response with more than 3 buttons, or a `list`
+  payload (the actions add buttons to it), has `custom: {list: {label, more,
+  more_label}}` (the list's open button, the text and button of its further pages past
+  10 buttons); a `pay` payload has its `url` and `label`; a response with buttons or
+  either payload has a text (the message's body).
 
 Usage: scripts/check_languages.py [domain.yml]. Exit status 1 lists every problem.
 """
@@ -27,6 +33,8 @@ LANGUAGES = ("en", "hi-Latn", "hi")
 SLOT = "language"
 TITLE_LIMIT = 20
 NOTE_LIMIT = 60
+MAX_REPLY_BUTTONS = 3  # WhatsApp reply buttons; more become a list message
+LIST_KEYS = ("label", "more", "more_label")
 _PLACEHOLDER = re.compile(r"{([^\n{}\"]+?)}")
 
 
@@ -55,6 +63,35 @@ def label_problems(variation: dict[str, Any]) -> list[str]:
     return problems
 
 
+def shape_problems(variation: dict[str, Any]) -> list[str]:
+    """The words the channel needs around the buttons, missing from this variation."""
+    buttons = variation.get("buttons") or []
+    custom = variation.get("custom") or {}
+    problems = []
+    if "list" in custom or len(buttons) > MAX_REPLY_BUTTONS:
+        choices = custom.get("list")
+        choices = choices if isinstance(choices, dict) else {}
+        missing = [key for key in LIST_KEYS if not str(choices.get(key) or "").strip()]
+        if missing:
+            why = (f"its {len(buttons)} buttons show" if len(buttons) > MAX_REPLY_BUTTONS
+                   else "its buttons show")
+            problems.append(
+                f"{why} as a list, and `custom: {{list: {{{', '.join(LIST_KEYS)}}}}}` "
+                f"lacks {', '.join(missing)}"
+            )
+    if "pay" in custom:
+        pay = custom.get("pay")
+        pay = pay if isinstance(pay, dict) else {}
+        missing = [key for key in ("url", "label") if not str(pay.get(key) or "").strip()]
+        if missing:
+            problems.append(f"the pay payload lacks {', '.join(missing)}")
+    if (buttons or "list" in custom or "pay" in custom) and not str(
+        variation.get("text") or ""
+    ).strip():
+        problems.append("has buttons but no text (their message's body)")
+    return problems
+
+
 def problems_of(name: str, variations: list[dict[str, Any]]) -> list[str]:
     problems = []
     present = {language_of(v) for v in variations}
@@ -75,6 +112,7 @@ def problems_of(name: str, variations: list[dict[str, Any]]) -> list[str]:
         if payloads != [b.get("payload") for b in first.get("buttons") or []]:
             problems.append(f"{where}: button payloads differ from the first variation's")
         problems += [f"{where}: {problem}" for problem in label_problems(variation)]
+        problems += [f"{where}: {problem}" for problem in shape_problems(variation)]
     return problems
 
 

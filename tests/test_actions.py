@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from actions.cart import (
     ActionShowCart,
 )
 from actions.checkout import ActionPlaceOrder, ActionResetDetail, ValidateCheckoutForm
-from actions.order_status import ActionOrderStatus
-from orders.store import OrderStatus, get_store
+from actions.order_status import ActionOrderStatus, format_day, status_response
+from orders.store import Order, OrderStatus, get_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOMER = "919812345678"
@@ -313,3 +314,17 @@ async def test_order_status_from_the_store():
     [status] = messages
     assert status["response"] == "utter_status_pending" and str(status["order_number"]) == number
     assert status["item_count"] == 3 and status["total"] == "₹799"
+
+
+def test_a_paid_order_s_date_is_digits_in_india_s_day():
+    """No English month name in a Hindi reply: the date is digits, day-month-year, in
+    India's time (a payment at 00:30 IST is that day, not UTC's day before)."""
+    paid_at = datetime(2025, 3, 4, 19, 0, tzinfo=timezone.utc)  # 05-03-2025 00:30 IST
+    order = Order(
+        number=10001, customer_id=CUSTOMER, customer_name="Asha", delivery_address="MG Road",
+        pincode="560001", items=(), total=79900, currency="INR", status=OrderStatus.PAID,
+        created_at=paid_at, paid_at=paid_at,
+    )
+    response, values = status_response(order)
+    assert response == "utter_status_paid" and values["paid_on"] == "05-03-2025"
+    assert format_day(datetime(2025, 12, 31, 12, 0)) == "31-12-2025"  # naive: UTC

@@ -3,6 +3,7 @@ the actions pass, and renders as valid WhatsApp messages in each language."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -30,7 +31,7 @@ VALUES = {
     "words": "“tea”",
     "product": "Ceramic Tea Mug",
     "limit": 20,
-    "paid_on": "05 Mar 2025",
+    "paid_on": "05-03-2025",
     # product questions (actions/questions.py)
     "price": "₹299",
     "sku": "ceramic-mug",
@@ -80,6 +81,70 @@ def test_the_check_finds_a_missing_language_and_differing_values():
     assert "utter_x: no `hi` variation" in problems
     assert any("placeholders" in p for p in problems)
     assert any("button payloads differ" in p for p in problems)
+
+
+def test_the_check_finds_a_list_or_pay_response_missing_its_words_in_any_language():
+    hinglish = [{"type": "slot", "name": "language", "value": "hi-Latn"}]
+    hindi = [{"type": "slot", "name": "language", "value": "hi"}]
+    five = [{"title": f"T{n}", "payload": f"/p{n}"} for n in range(5)]
+    full = {"label": "Chuniye", "more": "Aur products", "more_label": "Aur dekho"}
+    lists = [
+        {"text": "Which one?", "custom": {"list": {"label": "Choose", "more": "More",
+                                                   "more_label": "More"}}},
+        {"condition": hinglish, "text": "Kaunsa?", "custom": {"list": full}},
+        {"condition": hindi, "text": "कौन-सा?", "custom": {"list": {"label": "चुनिए"}}},
+    ]
+    assert problems_of("utter_ok", [lists[0], lists[1], {**lists[1], "condition": hindi}]) == []
+    [problem] = problems_of("utter_list", lists)
+    assert problem.startswith("utter_list (hi):") and "lacks more, more_label" in problem
+
+    # More than 3 buttons render as a list, so they need the list's words too.
+    menu = [{"text": "Menu", "buttons": five},
+            {"condition": hinglish, "text": "Menu", "buttons": five, "custom": {"list": full}},
+            {"condition": hindi, "text": "मेन्यू", "buttons": five, "custom": {"list": full}}]
+    [problem] = problems_of("utter_menu", menu)
+    assert problem.startswith("utter_menu (en): its 5 buttons show as a list")
+    assert "lacks label, more, more_label" in problem
+
+    pay = [{"text": "Pay", "custom": {"pay": {"url": "{payment_url}", "label": "Pay Now"}}},
+           {"condition": hinglish, "text": "Pay", "custom": {"pay": {"url": "{payment_url}"}}},
+           {"condition": hindi, "text": "", "buttons": five[:1],
+            "custom": {"pay": {"url": "{payment_url}", "label": "पेमेंट"}}}]
+    problems = problems_of("utter_pay", pay)
+    assert "utter_pay (hi-Latn): the pay payload lacks label" in problems
+    assert "utter_pay (hi): has buttons but no text (their message's body)" in problems
+
+
+def test_every_response_an_action_adds_buttons_to_shows_them_as_a_list(domain):
+    """The actions' buttons may be many: their responses carry the list's words."""
+    added = set()
+    for path in (DOMAIN.parent / "actions").glob("*.py"):
+        for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            keywords = {k.arg: k.value for k in getattr(call, "keywords", [])}
+            response = keywords.get("response")
+            if "buttons" in keywords and isinstance(response, ast.Constant):
+                added.add(response.value)
+    assert "utter_menu" in added and "utter_which_to_remove" in added
+    for name in added:
+        for variation in domain.responses[name]:
+            assert set((variation.get("custom") or {}).get("list") or {}) >= {
+                "label", "more", "more_label"}, name
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_long_list_speaks_the_customer_s_language_on_every_page(domain, language):
+    """What opens a list and what its second page says come from the response."""
+    for name in ("utter_which_product", "utter_menu", "utter_gift_ideas"):
+        message = await say(domain, name, language)
+        choices = message["custom"]["list"]
+        message["buttons"] = [{"title": f"Product {n}", "payload": f"/p{n}"}
+                              for n in range(13)]
+        first, second = [m["interactive"] for m in render_response(message).messages]
+        assert first["action"]["button"] == choices["label"]
+        assert second["body"]["text"] == f"{choices['more']} (2/2)"
+        assert second["action"]["button"] == choices["more_label"]
+        words = choices["label"] + choices["more"] + choices["more_label"]
+        assert bool(DEVANAGARI.search(words)) is (language == "hi"), (name, words)
 
 
 async def say(domain: Domain, response: str, language: str) -> dict:

@@ -20,7 +20,12 @@ from actions.checkout import (
     ValidateCheckoutForm,
 )
 from actions.order_status import ActionOrderStatus
-from actions.questions import ActionAnswerPolicy, ActionAnswerProduct, ActionDefaultFallback
+from actions.questions import (
+    ActionAnswerPolicy,
+    ActionAnswerProduct,
+    ActionDefaultFallback,
+    policy_answer,
+)
 from commerce.questions import Topic, looks_like_question, policy_topic, product_ask
 from commerce.shop import Shop, ShopError, load_shop, parse_shop
 from tests.test_actions import run, said, slots_of, tracker
@@ -113,7 +118,7 @@ async def test_the_menu_intent_with_a_price_question_answers_it():
         ("बेंगलुरु में डिलीवरी करते हो?", "utter_policy_delivers_to", {"place": "Bengaluru"}),
         ("do you deliver to 560034?", "utter_policy_delivers_to", {"place": "Bengaluru"}),
         ("do u deliver in pune??", "utter_policy_delivery_areas", {}),
-        ("do you deliver to 411001", "utter_policy_no_delivery_to", {"place": "PIN 411001"}),
+        ("do you deliver to 411001", "utter_policy_no_delivery_to_pincode", {"pincode": "411001"}),
         (
             "what's the delivery charge?",
             "utter_policy_shipping",
@@ -126,6 +131,19 @@ async def test_policy_answers_come_from_shop_yml(text, response, expected):
     messages, _ = await run(ActionAnswerPolicy(), tracker(text, "ask_policy"))
     assert said(messages)[0] == response
     assert expected.items() <= values(messages[0]).items()
+
+
+def test_a_pin_code_is_passed_as_a_value_the_response_words():
+    """No "PIN 411001" made in code: the response says it in the customer's language."""
+    pune = {"name": "Pune", "pin_prefixes": ["411"], "days": "2-3"}
+    shop = parse_shop({"name": "Chai & Co.",
+                       "delivery": {"areas": [pune], "elsewhere_days": "5-7"}})
+    assert policy_answer(shop, Topic.DELIVERY, "do you deliver to 110001?") == (
+        "utter_policy_delivers_to_pincode", {"pincode": "110001", "days": "5-7"}
+    )
+    assert policy_answer(shop, Topic.DELIVERY, "411014 pe delivery?") == (
+        "utter_policy_delivers_to", {"place": "Pune", "days": "2-3"}
+    )
 
 
 async def test_what_shop_yml_does_not_say_gets_i_dont_know_and_a_person():

@@ -163,7 +163,9 @@ def test_more_than_ten_buttons_become_numbered_text_with_options():
     [message] = rendered.messages
     body = message["text"]["body"]
     assert body.startswith("All our teas:\n\n1. Tea 1\n2. Tea 2")
-    assert "12. Tea 12" in body and "Reply with a number from 1 to 12." in body
+    # A message from no response (domain.yml's carry a `list`): no English sentence,
+    # only the range of numbers.
+    assert "12. Tea 12" in body and body.endswith("↩️ 1–12") and "Reply" not in body
     assert rendered.options == [f'/choose{{"n":{i}}}' for i in range(1, 13)]
 
 
@@ -176,6 +178,16 @@ def test_buttons_without_payload_answer_with_their_title():
 def test_empty_text_with_buttons_still_has_a_body():
     valid(render_buttons("", buttons(2)))
     valid(render_buttons("", buttons(5)))
+
+
+def test_without_words_from_a_response_the_fallbacks_are_symbols_not_english():
+    """Only a message from no response reaches these; still no word in one language."""
+    [sent] = valid(render_buttons("", buttons(5))).messages
+    assert sent["interactive"]["body"]["text"] == "👇"
+    assert sent["interactive"]["action"]["button"] == "☰"
+    message = {"text": "₹799", "custom": {"pay": {"url": "https://rzp.io/i/a"}}}
+    [cta] = valid(render_response(message)).messages
+    assert cta["interactive"]["action"]["parameters"]["display_text"] == "💳 ₹"
 
 
 def test_image_with_caption_and_with_caption_too_long():
@@ -269,6 +281,16 @@ def test_list_payload_pages_buttons_by_ten_with_sections_and_labels():
     assert second["body"]["text"] == "हमारी दुकान से और (2/2)"
     assert second["action"]["button"] == "और सामान"
     assert [len(s["rows"]) for s in second["action"]["sections"]] == [2]
+
+
+def test_a_second_list_page_says_the_response_s_words_in_its_language():
+    choices = {"label": "चुनिए", "more": "और मिलते-जुलते सामान", "more_label": "और देखिए"}
+    message = {"text": "“चाय” से आपका मतलब कौन-सा है?", "buttons": buttons(13),
+               "custom": {"list": choices}}
+    first, second = [m["interactive"] for m in valid(render_response(message)).messages]
+    assert first["action"]["button"] == "चुनिए"
+    assert second["body"]["text"] == "और मिलते-जुलते सामान (2/2)"
+    assert second["action"]["button"] == "और देखिए"
 
 
 def test_list_payload_without_sections_is_one_untitled_section():

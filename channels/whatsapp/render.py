@@ -20,6 +20,12 @@ Responses are channel-neutral; besides text and buttons (with an optional
 - `whatsapp: {...}`: a WhatsApp message object, sent as given (product lists).
 
 Other channels receive the same response: text and buttons, and `custom` as is.
+
+Every word a customer reads comes from the response, in the customer's language:
+scripts/check_languages.py makes every response with more than 3 buttons (or a `list`
+payload) carry `list` with all three labels, a `pay` payload its `label`, and every
+response with buttons a text. The few fallbacks below are for messages that come from
+no such response; they are symbols and digits, never words in one language.
 """
 
 from __future__ import annotations
@@ -44,8 +50,14 @@ ROW_DESCRIPTION_LIMIT = 72
 ROW_ID_LIMIT = 200
 SECTION_TITLE_LIMIT = 24
 FOOTER_LIMIT = 60
-LIST_BUTTON_LABEL = "Choose"  # the list's open button, <= 20 characters
-DEFAULT_BODY = "Please choose:"  # interactive messages need a body
+# Language-neutral stand-ins, only for a message whose response did not supply the words
+# (domain.yml's responses always do: scripts/check_languages.py). WhatsApp refuses an
+# interactive message without a body, a list without its open button's label and a URL
+# button without its text, so something must be there; a symbol reads the same in
+# every language, an English word would not.
+LIST_BUTTON_LABEL = "☰"  # the list's open button, <= 20 characters
+DEFAULT_BODY = "👇"  # interactive messages need a body
+PAY_LABEL = "💳 ₹"  # a pay button's text
 
 # Reply ids that stand for a payload kept by the channel (see Rendered.tokens).
 TOKEN_PREFIX = "~p:"
@@ -74,7 +86,11 @@ def render_image(url: str, caption: str | None = None) -> Rendered:
 
 
 def render_buttons(text: str, buttons: list[dict[str, Any]]) -> Rendered:
-    """Up to 3 buttons: reply buttons; up to 10: a list; more: numbered text."""
+    """Up to 3 buttons: reply buttons; up to 10: a list; more: numbered text.
+
+    A response with more than 3 buttons carries a `list` payload with its labels
+    (render_response); only a message without one comes here with more than 3, and
+    gets the neutral label and prompt."""
     if not buttons:
         return render_text(text)
     payloads = [_payload(b) for b in buttons]
@@ -135,7 +151,7 @@ def render_pay(text: str, pay: dict[str, Any]) -> Rendered:
         "action": {
             "name": "cta_url",
             "parameters": {
-                "display_text": cut(str(pay.get("label") or "Pay"), BUTTON_TITLE_LIMIT),
+                "display_text": cut(str(pay.get("label") or PAY_LABEL), BUTTON_TITLE_LIMIT),
                 "url": str(pay["url"]),
             },
         },
@@ -165,7 +181,8 @@ def render_template(template: dict[str, Any]) -> Rendered:
 def render_list(
     text: str, buttons: list[dict[str, Any]], choices: dict[str, Any]
 ) -> Rendered:
-    """Buttons as list messages of at most 10 rows, grouped by their `section`."""
+    """Buttons as list messages of at most 10 rows, grouped by their `section`; the
+    response's `label` opens the first, `more` (the text) and `more_label` the others."""
     pages = [buttons[at : at + MAX_LIST_ROWS] for at in range(0, len(buttons), MAX_LIST_ROWS)]
     label = cut(str(choices.get("label") or LIST_BUTTON_LABEL), BUTTON_TITLE_LIMIT)
     more_label = cut(str(choices.get("more_label") or label), BUTTON_TITLE_LIMIT)
@@ -179,6 +196,7 @@ def render_list(
         if number == 1:
             head, body = _head_and_body(text, LIST_BODY_LIMIT)
         else:
+            # "(2/3)" alone only when the payload has no `more` (never a domain response).
             head, body = [], f"{choices.get('more') or ''} ({number}/{len(pages)})".strip()
         interactive = {
             "type": "list",
@@ -262,7 +280,9 @@ def _head_and_body(text: str, body_limit: int) -> tuple[list[str], str]:
 
 def _numbered(text: str, buttons: list[dict[str, Any]], payloads: list[str]) -> Rendered:
     lines = [f"{n}. {_title(b)}" for n, b in enumerate(buttons, start=1)]
-    prompt = f"Reply with a number from 1 to {len(buttons)}."
+    # Only for a message from no response (those with more than 3 buttons carry a `list`
+    # payload and become list messages): digits and an arrow, no sentence in one language.
+    prompt = f"↩️ 1–{len(buttons)}"
     full = "\n\n".join(part for part in (text.strip(), "\n".join(lines), prompt) if part)
     return Rendered(render_text(full).messages, options=payloads)
 
