@@ -9,6 +9,7 @@ about the customer's language, so `detect` returns None for them and the slot st
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 EN = "en"
 HINGLISH = "hi-Latn"
@@ -57,8 +58,9 @@ _ASKS = (
 )
 
 
-def detect(text: str | None) -> str | None:
-    """The language `text` is clearly written in, or None when it does not say."""
+def detect(text: str | None, names: Iterable[str] = ()) -> str | None:
+    """The language `text` is clearly written in, or None when it does not say. `names`
+    (the catalog's product names) say nothing either: "Kulhad Set of 6" is no English."""
     text = text or ""
     if text.startswith("/"):  # a button's payload, never typed words
         return None
@@ -66,7 +68,7 @@ def detect(text: str | None) -> str | None:
     latin = len(_LATIN.findall(text))
     if devanagari and devanagari >= latin:
         return HINDI  # the script is the customer's choice, even for "हाँ"
-    words = [word.lower() for word in _WORD.findall(text)]
+    words = [word.lower() for word in _WORD.findall(_without(text, names))]
     if len(words) < 2:
         return None  # "ok", "2", "chai", an emoji
     hinglish = sum(word in HINGLISH_WORDS for word in words)
@@ -77,6 +79,14 @@ def detect(text: str | None) -> str | None:
     if english >= 1 and hinglish == 0:
         return EN
     return None
+
+
+def _without(text: str, names: Iterable[str]) -> str:
+    latin = sorted({name for name in names if _LATIN.search(name)}, key=len, reverse=True)
+    if not latin:
+        return text
+    pattern = r"\b(?:" + "|".join(re.escape(name) for name in latin) + r")\b"
+    return re.sub(pattern, " ", text, flags=re.IGNORECASE)
 
 
 def requested(text: str | None) -> str | None:

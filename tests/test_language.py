@@ -42,6 +42,23 @@ def test_unclear_messages_do_not_switch(text):
     assert detect(text) is None
 
 
+NAMES = ["Kulhad Set of 6", "Masala Chai 250 g", "कुल्हड़ सेट"]
+
+
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("Kulhad Set of 6", None),  # a product's name, typed as the catalog writes it
+        ("kulhad set of 6", None),
+        ("ek kulhad set of 6 chahiye", HINGLISH),
+        ("I want the Kulhad Set of 6", EN),
+        ("set of 6 cups", EN),  # not a name of the catalog: English words
+    ],
+)
+def test_product_names_say_nothing_about_the_language(text, language):
+    assert detect(text, NAMES) == language
+
+
 @pytest.mark.parametrize(
     "text, language",
     [
@@ -88,3 +105,5 @@ async def test_the_slot_is_set_only_when_the_language_changes():
     assert await run("mujhe 2 chai chahiye", "add_to_cart", EN) == [SlotSet("language", HINGLISH)]
     assert await run("mujhe 2 chai chahiye", "add_to_cart", HINGLISH) == []
     assert await run("ok", "affirm", HINDI) == []
+    # the shipped catalog's name leaves the language as it was
+    assert await run("Kulhad Set of 6", "add_to_cart", HINGLISH) == []
