@@ -4,9 +4,10 @@ A handler that returns has finished the item (the bot's turn is saved and its re
 are in the outbox); one that raises, or outlasts the turn timeout, has failed it, and
 the inbox retries it later or parks it (a hung turn would otherwise hold its customer,
 its lease renewed, for ever). On start the consumer takes back what its previous run
-left leased (a crash, a kill -9). On stop it claims nothing more, lets the turns in
-hand finish for a grace period, then cancels what is still in flight and gives it
-back: pending items wait for the next consumer (another server, or this one restarted).
+left leased (a crash, a kill -9). On stop (the server no longer takes requests) it goes
+on with acknowledged work, what it holds and what is pending, for a grace period:
+on one server a customer is then answered before the restart, not after it. Then it
+cancels what is in flight and gives it back.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class InboxConsumer:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self, grace: float) -> None:
-        """Take no new work; finish the items in hand for up to `grace` seconds, then give
-        back what is still unfinished."""
+        """Finish acknowledged work (held and pending) for up to `grace` seconds; give
+        back what is still unfinished then."""
         self._drain_until = time.monotonic() + grace
         self._stopping = True
         self._wake.set()
@@ -117,17 +118,15 @@ class InboxConsumer:
             while True:
                 self._wake.clear()
                 free = self.concurrency - len(self._in_flight)
-                if self._stopping:
-                    if not self._in_flight or time.monotonic() >= self._drain_until:
-                        break
-                    items = []
-                else:
-                    kinds = self.kinds if self.ready() else sorted(self._without_model)
-                    items = await self._claim(free, kinds) if free > 0 and kinds else []
+                kinds = self.kinds if self.ready() else sorted(self._without_model)
+                items = await self._claim(free, kinds) if free > 0 and kinds else []
                 for item in items:
                     task = asyncio.create_task(self._handle(item))
                     self._in_flight[task] = item
                     task.add_done_callback(self._finished)
+                if self._stopping and not items:
+                    if not self._in_flight or time.monotonic() >= self._drain_until:
+                        break
                 if len(items) < free or free <= 0:
                     # Nothing more to take now: sleep until woken or the poll comes round.
                     try:

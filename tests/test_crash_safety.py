@@ -388,7 +388,10 @@ def test_a_payment_acknowledged_while_rasa_is_down_is_confirmed_once(shop):
     assert shop.event_records(event_id) == 1
     assert shop.event_rows_in_inbox(event_id) == ["done"]
     notices = [row for row in shop.inbox_rows([customer]) if row["kind"] == "payment"]
-    assert [row["status"] for row in notices] == ["done"]
+    # The webhook's notice, done; or none when the restarted server's reconciler (its
+    # first pass, for an order quiet for 3 minutes: a slow, busy machine) found the
+    # payment on Razorpay first and told the customer itself. Either way, once.
+    assert [row["status"] for row in notices] in (["done"], [])
     assert shop.order(order.number)["confirmation_sent_at"] == confirmed["confirmation_sent_at"]
 
 

@@ -84,7 +84,8 @@ async def test_health_reports_configuration_without_secrets(hook):
     assert json.loads(body) == {"status": "ok", "signature_check": "on",
                                 "sending_configured": True, "reply_state": "memory",
                                 "inbox": {**queue, "parked": 0},
-                                "outbox": {**queue, "failed": 0}, "consuming": True}
+                                "outbox": {**queue, "failed": 0}, "consuming": True,
+                                "action_server_up": True}
     assert meta.APP_SECRET not in body and TOKEN not in body
 
 
