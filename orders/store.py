@@ -254,6 +254,20 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
+# WAL with synchronous=NORMAL: a commit survives any process's crash (kill -9), and the
+# last commits before a power cut or an OS crash may be lost. FULL syncs every commit
+# to disk (one fsync each; the inbox groups its writes) and loses none of them.
+SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+
+
+def sqlite_synchronous() -> str:
+    """SQLITE_SYNCHRONOUS from the environment: NORMAL (the default) or FULL."""
+    mode = (os.environ.get("SQLITE_SYNCHRONOUS") or "NORMAL").strip().upper()
+    if mode not in SQLITE_SYNCHRONOUS_MODES:
+        raise ValueError(f"SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {mode!r}")
+    return mode
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys. A
     statement that fails is logged without its values: they hold phone numbers,
@@ -273,11 +287,13 @@ def make_engine(url: str) -> Engine:
             hide_parameters=True,
         )
 
+        synchronous = sqlite_synchronous()
+
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

@@ -63,3 +63,24 @@ def test_other_database_errors_are_not_retried(sqlite_store):
     with pytest.raises(OperationalError, match="no such table"):
         write_transaction(sqlite_store.engine, broken)
     assert len(attempts) == 1
+
+
+@pytest.mark.parametrize("setting, pragma", [(None, 1), ("normal", 1), ("FULL", 2)])
+def test_sqlite_synchronous_follows_the_setting(tmp_path, monkeypatch, setting, pragma):
+    if setting is None:
+        monkeypatch.delenv("SQLITE_SYNCHRONOUS", raising=False)
+    else:
+        monkeypatch.setenv("SQLITE_SYNCHRONOUS", setting)
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == pragma
+            assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        store.dispose()
+
+
+def test_an_unknown_sqlite_synchronous_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQLITE_SYNCHRONOUS", "OFF")  # would lose commits on a crash
+    with pytest.raises(ValueError, match="SQLITE_SYNCHRONOUS must be NORMAL or FULL"):
+        OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
