@@ -279,7 +279,10 @@ class Inbox:
 
     async def retry(self, ids: Sequence[int] | None = None) -> int:
         """Put parked items (all, or these ids) back in the queue with fresh attempts."""
-        return await asyncio.to_thread(self._tables.write, _retry, ids)
+        fresh = {"attempts": 0, "finished_at": None}
+        return await asyncio.to_thread(
+            self._tables.write, tables.requeue, inbox, PARKED, ids, fresh
+        )
 
     async def purge(self, older_than: timedelta = KEEP_DONE) -> int:
         return await asyncio.to_thread(self._tables.write, _purge, older_than)
@@ -317,14 +320,6 @@ def _parked(conn: Connection, limit: int) -> list[ParkedItem]:
         )
         for row in conn.execute(query).mappings()
     ]
-
-
-def _retry(conn: Connection, ids: Sequence[int] | None) -> int:
-    query = inbox.update().where(inbox.c.status == PARKED)
-    if ids is not None:
-        query = query.where(inbox.c.id.in_(list(ids)))
-    values = {"status": PENDING, "attempts": 0, "finished_at": None, "lease_until": None}
-    return conn.execute(query.values(**values)).rowcount
 
 
 def _purge(conn: Connection, older_than: timedelta) -> int:

@@ -303,7 +303,9 @@ class Outbox:
         """Queue messages given up on (all, or these ids) again, with fresh attempts: after
         the cause is fixed (a template approved, a number unblocked). A message older
         than a day is given up on again at its first failure."""
-        return await asyncio.to_thread(self._tables.write, _resend, ids)
+        return await asyncio.to_thread(
+            self._tables.write, tables.requeue, outbox, FAILED, ids, {"attempts": 0}
+        )
 
     async def purge(self, older_than: timedelta = KEEP_SENT) -> int:
         """Forget messages sent more than `older_than` ago (failed ones stay visible)."""
@@ -419,14 +421,6 @@ def _replace_refused(conn: Connection, message_id: str, refusal: str) -> Replace
     keyed = [(message_key(template, Counter()), template)]
     new = add_in(conn, found["customer_id"], found["channel"], source, keyed)
     return Replacement(LateRefusal.QUEUED if new else LateRefusal.QUEUED_BEFORE, **about)
-
-
-def _resend(conn: Connection, ids: Sequence[int] | None) -> int:
-    query = outbox.update().where(outbox.c.status == FAILED)
-    if ids is not None:
-        query = query.where(outbox.c.id.in_(list(ids)))
-    values = {"status": PENDING, "attempts": 0, "lease_owner": None, "lease_until": None}
-    return conn.execute(query.values(**values)).rowcount
 
 
 def _purge(conn: Connection, older_than: timedelta) -> int:

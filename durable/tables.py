@@ -321,6 +321,23 @@ def renew_lease(
     ).rowcount
 
 
+def requeue(
+    conn: Connection,
+    table: sa.Table,
+    status: str,
+    ids: Sequence[int] | None,
+    values: dict[str, Any],
+) -> int:
+    """Put the rows in `status` (all, or these ids) back as pending and free, with
+    `values`; how many went back. `make inbox` retries parked items and resends
+    messages given up on with it."""
+    query = table.update().where(table.c.status == status)
+    if ids is not None:
+        query = query.where(table.c.id.in_(list(ids)))
+    freed = {"status": PENDING, "lease_owner": None, "lease_until": None, **values}
+    return conn.execute(query.values(**freed)).rowcount
+
+
 def finish_leased(
     conn: Connection, table: sa.Table, row_id: int, lease: str, values: dict[str, Any]
 ) -> bool:
