@@ -302,9 +302,18 @@ class Outbox:
     async def resend(self, ids: Sequence[int] | None = None) -> int:
         """Queue messages given up on (all, or these ids) again, with fresh attempts: after
         the cause is fixed (a template approved, a number unblocked). A message older
-        than a day is given up on again at its first failure."""
+        than a day is given up on again at its first failure. A payment confirmation
+        whose order has another one waiting or sent (the reconciler queues one for a
+        paid order left unconfirmed) stays given up on: the customer is told once."""
+        other = outbox.alias("other")
+        confirmed_elsewhere = sa.exists(
+            sa.select(other.c.id)
+            .where(other.c.confirms_order == outbox.c.confirms_order)
+            .where(other.c.status.in_([PENDING, SENT]))
+        )
         return await asyncio.to_thread(
-            self._tables.write, tables.requeue, outbox, FAILED, ids, {"attempts": 0}
+            self._tables.write, tables.requeue, outbox, FAILED, ids, {"attempts": 0},
+            ~confirmed_elsewhere,
         )
 
     async def purge(self, older_than: timedelta = KEEP_SENT) -> int:

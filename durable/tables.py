@@ -327,11 +327,14 @@ def requeue(
     status: str,
     ids: Sequence[int] | None,
     values: dict[str, Any],
+    only: Any = None,
 ) -> int:
-    """Put the rows in `status` (all, or these ids) back as pending and free, with
-    `values`; how many went back. `make inbox` retries parked items and resends
-    messages given up on with it."""
+    """Put the rows in `status` (all, or these ids; and meeting `only`, a condition)
+    back as pending and free, with `values`; how many went back. `make inbox` retries
+    parked items and resends messages given up on with it."""
     query = table.update().where(table.c.status == status)
+    if only is not None:
+        query = query.where(only)
     if ids is not None:
         query = query.where(table.c.id.in_(list(ids)))
     freed = {"status": PENDING, "lease_owner": None, "lease_until": None, **values}

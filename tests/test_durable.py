@@ -1065,6 +1065,20 @@ async def test_inbox_cli_sends_messages_given_up_on_again(tmp_path):
         store.dispose()
 
 
+async def test_resending_skips_a_confirmation_queued_again_since(store):
+    outbox = Outbox(store.engine)
+    await outbox.add("A", "whatsapp", "payment:1", [{"text": "paid"}], confirms_order=1001)
+    await outbox.add("B", "whatsapp", "turn:b", [{"text": "b1"}])
+    for row in await outbox.claim("s1", 32):
+        await outbox.failed(row, "Graph API 503", permanent=True, message_ids=[])
+    # the reconciler finds order 1001 paid and unconfirmed, and queues its own
+    await outbox.add("A", "whatsapp", "reconcile:1001", [{"text": "paid again"}],
+                     confirms_order=1001)
+    assert await outbox.resend() == 1  # b1 only
+    state = {json.loads(r["message"])["text"]: r["status"] for r in rows(store, outbox_table)}
+    assert state == {"paid": "failed", "b1": "pending", "paid again": "pending"}
+
+
 async def test_turns_wait_in_the_inbox_while_the_action_server_is_down(store, consumers,
                                                                       monkeypatch):
     from aiohttp import web
