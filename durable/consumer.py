@@ -1,7 +1,9 @@
 """Feeds the inbox to its handlers: in order per customer, many customers at once.
 
 A handler that returns has finished the item (the bot's turn is saved and its replies
-are in the outbox); one that raises, or outlasts the turn timeout, has failed it, and
+are in the outbox), and the consumer marks it done, unless the handler says it did so
+itself (True: in the transaction that recorded its replies, `Inbox.done_with`). One
+that raises, or outlasts the turn timeout, has failed it, and
 the inbox retries it later or parks it (a hung turn would otherwise hold its customer,
 its lease renewed, for ever). On start the consumer takes back what its previous run
 left leased (a crash, a kill -9). On stop (the server no longer takes requests) it goes
@@ -22,7 +24,8 @@ from durable.inbox import Inbox, InboxItem
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[InboxItem], Awaitable[None]]
+# Returns True when it marked the item done itself; None or False leaves that to the consumer.
+Handler = Callable[[InboxItem], Awaitable[bool | None]]
 
 DEFAULT_CONCURRENCY = 16
 # The fallback when nobody wakes the consumer (another process wrote the item and its
@@ -163,7 +166,7 @@ class InboxConsumer:
             if handler is None:
                 raise LookupError(f"no handler for inbox items of kind {item.kind!r}")
             try:
-                await asyncio.wait_for(handler(item), self.turn_timeout)
+                finished = await asyncio.wait_for(handler(item), self.turn_timeout)
             except asyncio.TimeoutError:
                 raise TurnTimeout(
                     f"not finished after {self.turn_timeout:g} s (INBOX_TURN_TIMEOUT_SECONDS)"
@@ -183,7 +186,7 @@ class InboxConsumer:
                 exc_info=parked,
             )
             return
-        if not await self.inbox.done(item):
+        if not finished and not await self.inbox.done(item):
             logger.warning("Inbox item %s was taken over before it was marked done", item.id)
 
     async def _renew_leases(self) -> None:

@@ -13,10 +13,10 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 from durable import tables
 from durable.tables import PENDING, inbox
 from orders.store import utcnow
+
+T = TypeVar("T")
 
 DONE = "done"
 PARKED = "parked"
@@ -254,6 +256,15 @@ class Inbox:
         """Mark the item handled; False when its lease was lost to another consumer."""
         return await asyncio.to_thread(self._finish, item, _done_values())
 
+    async def done_with(
+        self, item: InboxItem, work: Callable[[Connection], T]
+    ) -> tuple[bool, T | None]:
+        """Mark the item handled and do `work(conn)` in the same transaction, as long as
+        the item is still this holder's: (True, what `work` returned), or (False, None)
+        when its lease was lost to another consumer (which redoes the item). A turn's
+        replies are recorded so: never one without the other."""
+        return await asyncio.to_thread(self._tables.write, _done_with, item, work)
+
     async def failed(self, item: InboxItem, error: str) -> bool:
         """Count a failed attempt; returns True when the item is now parked."""
         attempts = item.attempts + 1
@@ -286,6 +297,14 @@ class Inbox:
 
     async def purge(self, older_than: timedelta = KEEP_DONE) -> int:
         return await asyncio.to_thread(self._tables.write, _purge, older_than)
+
+
+def _done_with(
+    conn: Connection, item: InboxItem, work: Callable[[Connection], T]
+) -> tuple[bool, T | None]:
+    if not tables.finish_leased(conn, inbox, item.id, item.lease, _done_values()):
+        return False, None
+    return True, work(conn)
 
 
 def _done_values() -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The outbox: what the bot says because of an event it already acknowledged.
 
-A turn's responses (and payment notices) are written here before the turn is saved,
-so a crash cannot lose them; `durable.sender` sends them in order per customer and
-marks each sent with the ids the channel's service gave it. A response is kept as Rasa
+A turn's responses are written here in one transaction with its inbox item's
+completion, once Rasa saved the turn (a crash in between leaves the item pending, and
+its retry finds the responses in the saved conversation); payment notices in one with
+the event that caused them. So a crash cannot lose them; `durable.sender` sends them
+in order per customer and marks each sent with the ids the channel's service gave it. A response is kept as Rasa
 produced it, channel-neutral; the channel renders it when it is sent. A response that
 renders to several messages records how many went out, so a retry sends only the rest.
 
@@ -144,25 +146,50 @@ class Outbox:
         source: str,
         messages: Sequence[dict[str, Any]],
         confirms_order: int | None = None,
-        earlier: Counter[str] | None = None,
     ) -> None:
-        """Record `messages` caused by `source`. `earlier` counts the source's messages
-        recorded before in this run (for a source that adds one message at a time); a
-        message already recorded for the source by an earlier run is kept as it was."""
-        counts = earlier if earlier is not None else Counter()
-        keyed = [(message_key(message, counts), message) for message in messages]
-        await asyncio.to_thread(self._add, customer_id, channel, source, keyed, confirms_order)
+        """Record all the `messages` caused by `source`; a message already recorded for
+        the source by an earlier run of it is kept as it was."""
+        await asyncio.to_thread(
+            self._add, customer_id, channel, source, keyed(messages), confirms_order
+        )
 
     def _add(
         self,
         customer_id: str,
         channel: str,
         source: str,
-        keyed: list[tuple[str, dict[str, Any]]],
+        pairs: list[tuple[str, dict[str, Any]]],
         confirms_order: int | None,
     ) -> None:
-        if keyed:
-            self._tables.write(add_in, customer_id, channel, source, keyed, confirms_order)
+        if pairs:
+            self._tables.write(add_in, customer_id, channel, source, pairs, confirms_order)
+
+    def queue_in(
+        self,
+        conn: Connection,
+        customer_id: str,
+        channel: str,
+        source: str,
+        messages: Sequence[dict[str, Any]],
+        lease: str,
+        limit: int,
+        channels: Sequence[str] | None = None,
+    ) -> list[OutgoingMessage]:
+        """Record all of `source`'s `messages` (as `add`) in the caller's transaction,
+        and lease the customer's unsent messages, these among them, to `lease`
+        (`lease_for`) unless another sender holds some: the caller sends what this
+        returns without claiming it again (`claim` with `customer_id`, folded in)."""
+        # The caller's transaction is on these tables' database: they exist (one
+        # `tables.metadata` creates the inbox's and the outbox's together).
+        add_in(conn, customer_id, channel, source, keyed(messages))
+        among = ("channel", channels) if channels is not None else None
+        rows = tables.claim_customer(conn, outbox, lease, customer_id, limit, SEND_LEASE, among)
+        return [_message(row) for row in rows]
+
+    @staticmethod
+    def lease_for(sender: str) -> str:
+        """A new claim of `sender`'s: given back with its others when it restarts."""
+        return f"{sender}/{uuid.uuid4().hex}"
 
     async def claim(
         self,
@@ -182,7 +209,7 @@ class Outbox:
         customer_id: str | None,
         channels: Sequence[str] | None,
     ) -> list[OutgoingMessage]:
-        lease = f"{sender}/{uuid.uuid4().hex}"
+        lease = self.lease_for(sender)
         among = ("channel", channels) if channels is not None else None
         if customer_id is None:
             rows = self._tables.write(
@@ -336,7 +363,7 @@ def add_in(
     customer_id: str,
     channel: str,
     source: str,
-    keyed: list[tuple[str, dict[str, Any]]],
+    pairs: list[tuple[str, dict[str, Any]]],
     confirms_order: int | None = None,
 ) -> int:
     """Record (message_key, message) pairs caused by `source` in the caller's
@@ -357,9 +384,15 @@ def add_in(
             "message_ids": "[]",
             "created_at": now,
         }
-        for key, message in keyed
+        for key, message in pairs
     ]
     return tables.insert_ignoring_duplicates(conn, outbox, rows, "source", "message_key")
+
+
+def keyed(messages: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """A source's messages with their keys (`message_key`)."""
+    earlier: Counter[str] = Counter()
+    return [(message_key(message, earlier), message) for message in messages]
 
 
 def message_key(message: dict[str, Any], earlier: Counter[str]) -> str:
@@ -427,8 +460,7 @@ def _replace_refused(conn: Connection, message_id: str, refusal: str) -> Replace
         return Replacement(LateRefusal.NO_TEMPLATE, **about)
     template = fallback.response()
     source = WINDOW_CLOSED_SOURCE.format(found["id"])
-    keyed = [(message_key(template, Counter()), template)]
-    new = add_in(conn, found["customer_id"], found["channel"], source, keyed)
+    new = add_in(conn, found["customer_id"], found["channel"], source, keyed([template]))
     return Replacement(LateRefusal.QUEUED if new else LateRefusal.QUEUED_BEFORE, **about)
 
 

@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from channels.delivery import DeliveryFailed, OutputResolver, ReportingOutputChannel
 from durable.outbox import (
@@ -55,6 +59,9 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        # Customers this process is sending to right now, and those asked for meanwhile.
+        self._busy: Counter[str] = Counter()
+        self._again: set[str] = set()
         self._stopping = False
 
     async def flush(self, customer_id: str | None = None) -> None:
@@ -87,17 +94,65 @@ class OutboxSender:
                 await self.outbox.release_unsent(rows[index + 1 :])
                 return
 
+    def queue_in(
+        self,
+        conn: Connection,
+        customer_id: str,
+        channel: str,
+        source: str,
+        messages: Sequence[dict[str, Any]],
+    ) -> list[OutgoingMessage]:
+        """Record `messages` in the caller's transaction and claim the customer's unsent
+        messages for this sender there too (`Outbox.queue_in`): hand what it returns to
+        `send_claimed` once the transaction is committed."""
+        channels = self.channels() if self.channels is not None else None
+        lease = Outbox.lease_for(self.name)
+        return self.outbox.queue_in(
+            conn, customer_id, channel, source, messages, lease, BATCH, channels
+        )
+
+    def send_claimed(self, customer_id: str, rows: list[OutgoingMessage]) -> None:
+        """Start sending messages claimed in `queue_in` without waiting for it; with
+        none claimed (another sender holds the customer's earlier ones), look again."""
+        self._for_customer(customer_id, rows or None)
+
     def flush_soon(self, customer_id: str) -> None:
         """Start sending a customer's messages without waiting for it."""
-        task = asyncio.create_task(self._flush_logged(customer_id))
+        self._for_customer(customer_id, None)
+
+    def _for_customer(self, customer_id: str, claimed: list[OutgoingMessage] | None) -> None:
+        if claimed is None and self._busy[customer_id]:
+            # This process is sending to them: it looks again when it is done.
+            self._again.add(customer_id)
+            return
+        self._busy[customer_id] += 1
+        task = asyncio.create_task(self._send_to(customer_id, claimed))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
-    async def _flush_logged(self, customer_id: str | None) -> None:
+    async def _send_to(self, customer_id: str, claimed: list[OutgoingMessage] | None) -> None:
         try:
-            await self.flush(customer_id)
+            if claimed:
+                await self._send_in_order(claimed)
+                if len(claimed) >= BATCH:
+                    self._again.add(customer_id)  # more may wait behind a full claim
+            else:
+                await self.flush(customer_id)
+            while customer_id in self._again:
+                self._again.discard(customer_id)
+                await self.flush(customer_id)
         except Exception:
             logger.exception("Outbox: sending to %s failed; the next sweep retries", customer_id)
+        finally:
+            self._busy[customer_id] -= 1
+            if not self._busy[customer_id]:
+                del self._busy[customer_id]
+
+    async def _flush_all(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("Outbox: sending failed; the next sweep retries")
 
     def can_send(self, channel: str | None) -> bool:
         """Whether messages on `channel` can be pushed from here (not: rasa shell, REST)."""
@@ -209,7 +264,7 @@ class OutboxSender:
         await self._release()
         purged_at = time.monotonic()
         while not self._stopping:
-            await self._flush_logged(None)
+            await self._flush_all()
             if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
                 purged_at = time.monotonic()
                 await self._purge()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +20,7 @@ import aiohttp
 
 from channels.delivery import ReportingOutputChannel, channel_outputs
 from durable.consumer import InboxConsumer
-from durable.inbox import Inbox
+from durable.inbox import Inbox, InboxItem
 from durable.outbox import Outbox
 from durable.sender import OutboxSender
 from orders.store import OrderStore
@@ -92,6 +92,23 @@ class Durable:
             await asyncio.wait(set(self._pokes.values()), timeout=2 * WAKE_TIMEOUT_SECONDS)
         if self._session is not None:
             await self._session.close()
+
+    async def finish_turn(
+        self, item: InboxItem, channel: str, replies: Sequence[dict[str, Any]]
+    ) -> None:
+        """Mark the item done, record the replies of its turn in the outbox and claim
+        them for this process's sender, in one transaction; then send them. Once the
+        turn is saved, before this commits, a crash leaves the item pending: its retry
+        finds the turn in the conversation and records the same replies (same keys)."""
+        source = f"inbox:{item.id}"
+        held, claimed = await self.inbox.done_with(
+            item,
+            lambda conn: self.sender.queue_in(conn, item.customer_id, channel, source, replies),
+        )
+        if not held:
+            logger.warning("Inbox item %s was taken over before it was marked done", item.id)
+        elif claimed or replies:
+            self.sender.send_claimed(item.customer_id, claimed or [])
 
     def wake(self) -> None:
         """New inbox items: wake this process's consumer, or the Rasa servers'."""

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 import uuid
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -366,13 +365,54 @@ async def test_outbox_keeps_a_sources_messages_once_and_never_drops_new_ones(sto
     assert all(r["status"] == "pending" for r in recorded)
 
 
-async def test_messages_added_one_at_a_time_are_keyed_like_a_batch(store):
-    outbox = Outbox(store.engine)
-    earlier: Counter[str] = Counter()
-    for text in ("ok", "ok"):
-        await outbox.add("A", "whatsapp", "turn:1", [{"text": text}], earlier=earlier)
-    await outbox.add("A", "whatsapp", "turn:1", [{"text": "ok"}, {"text": "ok"}])
-    assert [json.loads(r["message"])["text"] for r in rows(store, outbox_table)] == ["ok", "ok"]
+async def finish_turn(inbox: Inbox, outbox: Outbox, item: InboxItem, replies, sender: str):
+    """What `Durable.finish_turn` does: the item done, its replies recorded and claimed."""
+    lease = Outbox.lease_for(sender)
+
+    def queue(conn):
+        source = f"inbox:{item.id}"
+        return outbox.queue_in(conn, item.customer_id, "whatsapp", source, replies, lease, 32)
+
+    return lease, *await inbox.done_with(item, queue)
+
+
+async def test_a_turns_replies_are_recorded_with_its_item_done_and_claimed_for_sending(store):
+    inbox, outbox = Inbox(store.engine), Outbox(store.engine)
+    await inbox.add([new("A", "wamid.1")])
+    [item] = await inbox.claim("rasa", 10)
+    replies = [{"text": "ok"}, {"text": "ok"}, {"text": "menu"}]
+    lease, held, claimed = await finish_turn(inbox, outbox, item, replies, "rasa")
+    assert held and texts(claimed) == ["ok", "ok", "menu"]
+    assert {row.lease for row in claimed} == {lease}  # the caller sends them, unclaimed again
+    assert rows(store, inbox_table)[0]["status"] == "done"
+    assert await outbox.claim("other sender", 32) == []
+    # Recorded again by a retry (the saved turn's replies): the same keys, kept once.
+    await outbox.add("A", "whatsapp", f"inbox:{item.id}", replies)
+    assert len(rows(store, outbox_table)) == 3
+
+
+async def test_a_turn_taken_over_records_nothing(store):
+    inbox, outbox = Inbox(store.engine, lease=0.05), Outbox(store.engine)
+    await inbox.add([new("A", "wamid.1")])
+    [slow] = await inbox.claim("rasa-1", 10)
+    await asyncio.sleep(0.1)
+    [taken] = await inbox.claim("rasa-2", 10)
+    _, held, claimed = await finish_turn(inbox, outbox, slow, [{"text": "x"}], "rasa-1")
+    assert (held, claimed) == (False, None)
+    assert rows(store, outbox_table) == []  # the new holder records the turn's replies
+    assert rows(store, inbox_table)[0]["lease_owner"] == taken.lease
+
+
+async def test_a_turns_replies_wait_behind_what_another_sender_holds(store):
+    inbox, outbox = Inbox(store.engine), Outbox(store.engine)
+    await outbox.add("A", "whatsapp", "earlier", [{"text": "first"}])
+    [sending] = await outbox.claim("front door", 32)
+    await inbox.add([new("A", "wamid.1")])
+    [item] = await inbox.claim("rasa", 10)
+    _, held, claimed = await finish_turn(inbox, outbox, item, [{"text": "then"}], "rasa")
+    assert held and claimed == []  # never sent before the message ahead of it
+    assert await outbox.sent(sending, ["wamid.first"])
+    assert texts(await outbox.claim("front door", 32)) == ["then"]
 
 
 async def test_outbox_claims_each_customers_head_in_order(store):

@@ -4,8 +4,6 @@ is the inbox's: tests/test_durable.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import sqlalchemy as sa
 
@@ -46,12 +44,23 @@ async def test_payload_tokens_round_trip(state):
     assert await state.payload_for("~p:unknown") is None
 
 
-async def test_numbered_options_are_read_once_and_per_customer(state):
+async def test_numbered_options_are_per_customer_and_forgotten_once_answered(state):
     await state.remember_options("91111", ["/a", "/b"])
     await state.remember_options("92222", ["/c"])
-    assert await state.take_options("91111") == ["/a", "/b"]
-    assert await state.take_options("91111") == []
-    assert await state.take_options("92222") == ["/c"]
+    # Read at the start of a turn, kept until it is saved: a crashed turn reads them again.
+    assert await state.options("91111") == ["/a", "/b"]
+    assert await state.options("91111") == ["/a", "/b"]
+    await state.forget_options("91111", ["/a", "/b"])
+    assert await state.options("91111") == []
+    assert await state.options("92222") == ["/c"]
+
+
+async def test_forgetting_answered_options_keeps_newer_ones(state):
+    await state.remember_options("91111", ["/a", "/b"])
+    answered = await state.options("91111")
+    await state.remember_options("91111", ["/x", "/y"])  # offered again meanwhile
+    await state.forget_options("91111", answered)
+    assert await state.options("91111") == ["/x", "/y"]
 
 
 async def test_memory_store_is_bounded_and_forgets_the_oldest():
@@ -75,11 +84,13 @@ async def test_an_unreachable_redis_degrades_instead_of_failing(caplog):
     state = ChannelState(store)
     try:
         assert await state.payload_for("~p:x") is None
-        assert await state.take_options("91111") == []
+        assert await state.options("91111") == []
         await state.remember_options("91111", ["/a"])
+        await state.forget_options("91111", ["/a"])
     finally:
         await state.close()
     assert "failed to resolve a reply token" in caplog.text
+    assert "failed to forget numbered options" in caplog.text
 
 
 async def test_database_entries_expire_and_are_purged(sqlite_engine, monkeypatch):
@@ -87,25 +98,25 @@ async def test_database_entries_expire_and_are_purged(sqlite_engine, monkeypatch
     store = DatabaseStore(sqlite_engine)
     await store.set("old", "1", ttl=0)
     assert await store.get("old") is None
-    assert await store.pop("old") is None
     await store.set("new", "2", ttl=60)  # the second write purges what expired
     with sqlite_engine.connect() as conn:
         keys = conn.execute(sa.text("SELECT key FROM whatsapp_reply_state")).scalars()
         assert list(keys) == ["new"]
 
 
-async def test_what_one_process_remembers_another_reads_once(tmp_path):
+async def test_what_one_process_remembers_another_reads_and_forgets(tmp_path):
     """The front door may send the list; the Rasa server reads the customer's "3"."""
     url = f"sqlite:///{tmp_path / 'orders.db'}"
     sender, reader = (sa.create_engine(url, future=True) for _ in range(2))
     try:
         await ChannelState(DatabaseStore(sender)).remember_options("91111", ["/a", "/b"])
-        states = [ChannelState(DatabaseStore(reader)) for _ in range(4)]
-        taken = await asyncio.gather(*(state.take_options("91111") for state in states))
+        state = ChannelState(DatabaseStore(reader))
+        assert await state.options("91111") == ["/a", "/b"]
+        await state.forget_options("91111", ["/a", "/b"])
+        assert await ChannelState(DatabaseStore(sender)).options("91111") == []
     finally:
         sender.dispose()
         reader.dispose()
-    assert sorted(taken) == [[], [], [], ["/a", "/b"]]
 
 
 def test_redis_is_used_when_redis_url_is_set(monkeypatch, tmp_path):

@@ -10,6 +10,10 @@ import time
 
 import pytest
 from rasa.core.run import create_http_input_channels
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
 from channels.whatsapp.client import WhatsAppClient
@@ -316,6 +320,36 @@ async def test_a_failing_turn_does_not_stop_the_customers_queue(graph, caplog):
         [got] = await flaky.wait_for(1)
     assert got.text == "after"
     assert f"WhatsApp message from {meta.CUSTOMER} could not be handled" in caplog.text
+
+
+async def test_a_turn_saved_before_a_crash_is_answered_from_the_conversation_once(graph):
+    class SavesThenDies(meta.RecordingAgent):
+        """Saves the turn (the message and the bot's replies) as Rasa does, then fails
+        before the replies reach the outbox: a process killed at that moment."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tracker_store = InMemoryTrackerStore(Domain.empty())
+
+        async def handle_message(self, message):
+            await super().handle_message(message)
+            tracker = DialogueStateTracker(message.sender_id, slots=[])
+            tracker.update(UserUttered(message.text, message_id=message.message_id))
+            tracker.update(BotUttered("Masala chai is in your cart", {"buttons": [
+                {"title": "Checkout", "payload": "/checkout"}]}))
+            tracker.update(BotUttered("Anything else?"))
+            await self.tracker_store.save(tracker)
+            raise RuntimeError("killed after the turn was saved")
+
+    dies = SavesThenDies()
+    async with meta.serve([channel(graph)], dies) as hook:
+        await hook.post(meta.event(meta.message("text", {"body": "ek masala chai"})))
+        sent = await graph.wait_for_sent(2)
+        await settle(0.5)  # the retry's turn, had it run again, would have failed again
+    assert [m.text for m in dies.messages] == ["ek masala chai"]  # not run a second time
+    assert [message["type"] for message in graph.sent] == ["interactive", "text"]
+    assert sent[0]["interactive"]["body"]["text"] == "Masala chai is in your cart"
+    assert sent[1]["text"]["body"] == "Anything else?"
 
 
 async def test_pending_messages_are_finished_at_shutdown(graph):

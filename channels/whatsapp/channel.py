@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from rasa.core.channels.channel import (
     OutputChannel,
     UserMessage,
 )
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -64,7 +63,6 @@ from channels.whatsapp.render import (
 )
 from channels.whatsapp.store import ChannelState
 from durable.inbox import InboxItem, NewItem
-from durable.outbox import Outbox
 from durable.service import Durable, for_app
 from handover.conversation import ECHO_KIND  # consumed by the merchant inbox channel
 from orders.store import OrderStore, get_store
@@ -196,31 +194,25 @@ class WhatsAppOutput(OutputChannel):
 
 
 class QueuedOutput(CollectingOutputChannel):
-    """The output of a turn fed from the inbox: each response goes to the outbox, durably,
-    before Rasa saves the turn; `durable.sender` sends it afterwards."""
+    """The output of a turn fed from the inbox: its responses, as Rasa produced them,
+    kept until the turn is saved; then they go to the outbox in one transaction with
+    the item's completion (`Durable.finish_turn`), and `durable.sender` sends them."""
 
-    def __init__(self, outbox: Outbox, source: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.outbox = outbox
-        self.source = source
-        self._earlier: Counter[str] = Counter()  # this turn's messages so far
+        self.replies: list[dict[str, Any]] = []
 
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        await self._queue(recipient_id, dict(message))
+        self.replies.append(dict(message))
 
     async def _persist_message(self, message: dict[str, Any]) -> None:
         # The send_text_message / send_text_with_buttons / ... family ends here.
-        recipient_id = message.pop("recipient_id")
-        await self._queue(recipient_id, {k: v for k, v in message.items() if v is not None})
-
-    async def _queue(self, recipient_id: str, message: dict[str, Any]) -> None:
-        await self.outbox.add(
-            recipient_id, self.name(), self.source, [message], earlier=self._earlier
-        )
+        message.pop("recipient_id", None)
+        self.replies.append({k: v for k, v in message.items() if v is not None})
 
 
 class WhatsAppInput(InputChannel):
@@ -372,9 +364,8 @@ class WhatsAppInput(InputChannel):
             if durable.front_door:
                 return  # no model here: the Rasa servers take the messages
             outbox, sender = durable.outbox, durable.sender
-            durable.consumer.handle(
-                INBOX_KIND, lambda item: self._consume(item, on_new_message, app, outbox)
-            )
+            consume = lambda item: self._consume(item, on_new_message, app)  # noqa: E731
+            durable.consumer.handle(INBOX_KIND, consume)
             durable.consumer.handle(
                 window_closed.KIND,
                 lambda item: window_closed.consume(item, outbox, sender),
@@ -397,21 +388,23 @@ class WhatsAppInput(InputChannel):
 
         return whatsapp
 
-    async def _consume(
-        self, item: InboxItem, on_new_message: OnNewMessage, app: Any, outbox: Outbox
-    ) -> None:
+    async def _consume(self, item: InboxItem, on_new_message: OnNewMessage, app: Any) -> bool:
+        durable: Durable = app.ctx.durable
         inbound = InboundMessage.from_stored(item.payload)
         message = inbound.message
-        if item.retried and await _already_in_conversation(app, message.sender, message.id):
-            # A crash after Rasa saved the turn: its replies are in the outbox already.
-            logger.info("WhatsApp message %s was answered before a restart", message.id)
-            return
+        if item.retried:
+            answered = await _replies_in_conversation(app, message.sender, message.id)
+            if answered is not None:
+                # A crash after Rasa saved the turn: record what it said then.
+                logger.info("WhatsApp message %s was answered before a restart", message.id)
+                await durable.finish_turn(item, self.name(), answered)
+                return True
         rasa_input = await to_rasa_input(inbound, self.state)
         if rasa_input is None:
             logger.debug("WhatsApp %s message %s ignored", message.type, message.id)
-            return
+            return False
         self._send_read_receipt(message.id)
-        output = QueuedOutput(outbox, source=f"inbox:{item.id}")
+        output = QueuedOutput()
         try:
             await on_new_message(
                 UserMessage(
@@ -426,9 +419,12 @@ class WhatsAppInput(InputChannel):
         except Exception:
             logger.exception("WhatsApp message from %s could not be handled", message.sender)
             raise
-        finally:
-            app.ctx.durable.sender.flush_soon(message.sender)
-
+        if rasa_input.options_offered:
+            # Forgotten once the turn is saved (a turn that crashed reads them again),
+            # and before its own replies may offer new ones.
+            await self.state.forget_options(message.sender, rasa_input.options_offered)
+        await durable.finish_turn(item, self.name(), output.replies)
+        return True
 
     def _send_read_receipt(self, message_id: str) -> None:
         # Blue ticks and "typing..." while the turn runs, sent beside it: a round trip to
@@ -454,15 +450,28 @@ def _echo_item(echo: MessageEcho) -> NewItem:
     return NewItem(ECHO_KIND, echo.recipient, f"whatsapp-echo:{echo.id}", echo.to_stored())
 
 
-async def _already_in_conversation(app: Any, sender_id: str, message_id: str) -> bool:
+async def _replies_in_conversation(
+    app: Any, sender_id: str, message_id: str
+) -> list[dict[str, Any]] | None:
+    """What the bot said in answer to the message, from the saved conversation; None
+    when the message is not in it (its turn was not saved: it is run again)."""
     tracker_store = getattr(getattr(app.ctx, "agent", None), "tracker_store", None)
     if tracker_store is None:
-        return False
+        return None
     tracker = await tracker_store.retrieve(sender_id)
-    return tracker is not None and any(
-        isinstance(event, UserUttered) and event.message_id == message_id
-        for event in tracker.events
-    )
+    if tracker is None:
+        return None
+    replies: list[dict[str, Any]] | None = None
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            if replies is not None:
+                break  # the next message's turn
+            if event.message_id == message_id:
+                replies = []
+        elif replies is not None and isinstance(event, BotUttered):
+            # What Rasa handed the output channel during the turn (`BotUttered.message`).
+            replies.append(event.message())
+    return replies
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.whatsapp.models import InboundMessage, Interactive, Location
@@ -31,6 +31,8 @@ _NUMBER_ANSWER = re.compile(r"^\s*#?(\d{1,3})[.)]?\s*$")
 class RasaInput:
     text: str
     metadata: dict[str, Any]
+    # The numbered options this message answered, to forget once its turn is saved.
+    options_offered: list[str] = field(default_factory=list)
 
 
 async def to_rasa_input(inbound: InboundMessage, state: ChannelState) -> RasaInput | None:
@@ -38,8 +40,9 @@ async def to_rasa_input(inbound: InboundMessage, state: ChannelState) -> RasaInp
     message = inbound.message
     if message.type in IGNORED_TYPES:
         return None
-    # Numbered options hold for the customer's next message only, whatever it is.
-    options = await state.take_options(message.sender)
+    # Numbered options hold for the customer's next message only, whatever it is (the
+    # caller forgets them after its turn: one that crashes reads them again).
+    options = await state.options(message.sender)
     metadata: dict[str, Any] = {
         "whatsapp": {
             "profile_name": inbound.profile_name,
@@ -75,7 +78,7 @@ async def to_rasa_input(inbound: InboundMessage, state: ChannelState) -> RasaInp
         }
     else:
         text = UNSUPPORTED
-    return RasaInput(text, metadata)
+    return RasaInput(text, metadata, options)
 
 
 def _chosen_option(text: str, options: list[str]) -> str | None:

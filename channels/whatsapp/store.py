@@ -43,7 +43,9 @@ class KeyValueStore(Protocol):
 
     async def get(self, key: str) -> str | None: ...
 
-    async def pop(self, key: str) -> str | None: ...
+    async def discard(self, key: str, value: str) -> None:
+        """Delete the key if it still holds `value`."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -75,13 +77,19 @@ class MemoryStore:
     async def get(self, key: str) -> str | None:
         return self._live(key)
 
-    async def pop(self, key: str) -> str | None:
-        value = self._live(key)
-        self._items.pop(key, None)
-        return value
+    async def discard(self, key: str, value: str) -> None:
+        if self._live(key) == value:
+            del self._items[key]
 
     async def close(self) -> None:
         self._items.clear()
+
+
+# Compare and delete in one step: a value set meanwhile by another process stays.
+_DISCARD_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RedisStore:
@@ -100,8 +108,8 @@ class RedisStore:
     async def get(self, key: str) -> str | None:
         return await self._redis.get(self._prefix + key)
 
-    async def pop(self, key: str) -> str | None:
-        return await self._redis.getdel(self._prefix + key)
+    async def discard(self, key: str, value: str) -> None:
+        await self._redis.eval(_DISCARD_SCRIPT, 1, self._prefix + key, value)
 
     async def close(self) -> None:
         await self._redis.close()
@@ -139,7 +147,9 @@ class DatabaseStore:
         self._get = sa.select(reply_state.c.value).where(
             reply_state.c.key == sa.bindparam("k"), reply_state.c.expires_at > sa.bindparam("now")
         )
-        self._delete = sa.delete(reply_state).where(reply_state.c.key == sa.bindparam("k"))
+        self._delete = sa.delete(reply_state).where(
+            reply_state.c.key == sa.bindparam("k"), reply_state.c.value == sa.bindparam("v")
+        )
         self._purge = sa.delete(reply_state).where(reply_state.c.expires_at <= sa.bindparam("now"))
 
     def _ensure(self) -> None:
@@ -167,15 +177,11 @@ class DatabaseStore:
         with self.engine.connect() as conn:
             return conn.execute(self._get, {"k": key, "now": utcnow()}).scalar()
 
-    async def pop(self, key: str) -> str | None:
-        return await asyncio.to_thread(self._write, self._take, key)
+    async def discard(self, key: str, value: str) -> None:
+        await asyncio.to_thread(self._write, self._delete_row, key, value)
 
-    def _take(self, conn: Connection, key: str) -> str | None:
-        value = conn.execute(self._get, {"k": key, "now": utcnow()}).scalar()
-        # Read and deleted in one write transaction: two readers cannot both take it.
-        if conn.execute(self._delete, {"k": key}).rowcount == 0:
-            return None
-        return value
+    def _delete_row(self, conn: Connection, key: str, value: str) -> None:
+        conn.execute(self._delete, {"k": key, "v": value})
 
     def _write(self, fn: Callable[..., T], *args: Any) -> T:
         self._ensure()
@@ -224,14 +230,21 @@ class ChannelState:
         except Exception as exc:
             logger.error("WhatsApp store failed to keep numbered options (%s)", exc)
 
-    async def take_options(self, wa_id: str) -> list[str]:
-        """The options last offered to this customer, forgotten as they are read."""
+    async def options(self, wa_id: str) -> list[str]:
+        """The options last offered to this customer."""
         try:
-            raw = await self._replies.pop(f"options:{wa_id}")
+            raw = await self._replies.get(f"options:{wa_id}")
         except Exception as exc:
             logger.error("WhatsApp store failed to read numbered options (%s)", exc)
             return []
         return json.loads(raw) if raw else []
+
+    async def forget_options(self, wa_id: str, options: list[str]) -> None:
+        """Forget `options` once answered; options offered since then stay."""
+        try:
+            await self._replies.discard(f"options:{wa_id}", json.dumps(options))
+        except Exception as exc:
+            logger.error("WhatsApp store failed to forget numbered options (%s)", exc)
 
     async def close(self) -> None:
         await self._replies.close()
