@@ -121,6 +121,10 @@ TOPIC_WORDS: list[tuple[Topic, re.Pattern[str]]] = [
             r"timings?",
             r"hours?",
             r"open",
+            r"closed",
+            r"holiday",
+            r"band",
+            r"chh?utti",
             r"support",
             r"customer care",
             r"helpline",
@@ -131,6 +135,8 @@ TOPIC_WORDS: list[tuple[Topic, re.Pattern[str]]] = [
             r"फ़ोन",
             r"फोन",
             r"खुल\w*",
+            r"बंद",
+            r"छुट्टी",
         ),
     ),
     (
@@ -174,7 +180,9 @@ _CHEAPEST = _words(
     r"सस्ता",
     r"सस्ती",
 )
-_GIFT = _words(r"gifts?", r"gifting", r"present", r"tohfa", r"तोहफ़ा", r"तोहफा", r"गिफ्ट")
+_GIFT = _words(
+    r"gifts?", r"gifting", r"present", r"tohf[ae]", r"तोहफ़[ाे]", r"तोहफ[ाे]", r"गिफ्ट"
+)
 _AVAILABLE = _words(
     r"available",
     r"availability",

@@ -281,6 +281,11 @@ def test_questions_are_told_from_answers():
     assert policy_topic("bhaiya COD milega kya?") is Topic.COD
     assert policy_topic("delivery charge kitna hai") is Topic.SHIPPING
     assert product_ask("a gift under ₹500").value == "budget"
+    # A holiday is a question about the shop's hours; gifts in the plural are gifts.
+    for closed in ("are you closed on sunday", "kal dukaan band hai?", "भाई कल छुट्टी है क्या"):
+        assert policy_topic(closed) is Topic.SUPPORT, closed
+    for gift in ("tohfe ke liye kya hai", "तोहफ़े के लिए क्या क्या रखा है", "तोहफे दिखाओ"):
+        assert product_ask(gift).value == "gift", gift
 
 
 async def test_the_fallback_answers_what_nlu_was_unsure_of():
