@@ -4,9 +4,10 @@ A turn's responses are written here in one transaction with its inbox item's
 completion, once Rasa saved the turn (a crash in between leaves the item pending, and
 its retry finds the responses in the saved conversation); payment notices in one with
 the event that caused them. So a crash cannot lose them; `durable.sender` sends them
-in order per customer and marks each sent with the ids the channel's service gave it. A response is kept as Rasa
-produced it, channel-neutral; the channel renders it when it is sent. A response that
-renders to several messages records how many went out, so a retry sends only the rest.
+in order per customer and marks each sent with the ids the channel's service gave it.
+A response is kept as Rasa produced it, channel-neutral; the channel renders it when
+it is sent. A response that renders to several messages records how many went out, so
+a retry sends only the rest.
 
 The ids the service returned for a message carrying a fallback template are also kept
 on their own (`outbox_message_ids`), so that a refusal it reports later, naming only

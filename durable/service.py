@@ -100,7 +100,7 @@ class Durable:
         them for this process's sender, in one transaction; then send them. Once the
         turn is saved, before this commits, a crash leaves the item pending: its retry
         finds the turn in the conversation and records the same replies (same keys)."""
-        source = f"inbox:{item.id}"
+        source = turn_source(item)
         held, claimed = await self.inbox.done_with(
             item,
             lambda conn: self.sender.queue_in(conn, item.customer_id, channel, source, replies),
@@ -109,6 +109,14 @@ class Durable:
             logger.warning("Inbox item %s was taken over before it was marked done", item.id)
         elif claimed or replies:
             self.sender.send_claimed(item.customer_id, claimed or [])
+
+    async def record_early(
+        self, item: InboxItem, channel: str, replies: Sequence[dict[str, Any]]
+    ) -> None:
+        """Record and send what a slow turn said so far; `finish_turn` records them
+        again under the same keys, which keeps each once."""
+        await self.outbox.add(item.customer_id, channel, turn_source(item), replies)
+        self.sender.flush_soon(item.customer_id)
 
     def wake(self) -> None:
         """New inbox items: wake this process's consumer, or the Rasa servers'."""
@@ -153,6 +161,11 @@ class Durable:
         if not self.front_door:
             report["action_server_up"] = self.actions.up
         return report
+
+
+def turn_source(item: InboxItem) -> str:
+    """What the outbox names as the cause of a turn's replies."""
+    return f"inbox:{item.id}"
 
 
 def for_app(app: Any, store: OrderStore) -> Durable:

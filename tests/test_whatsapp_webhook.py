@@ -16,6 +16,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from channels.whatsapp import WhatsAppInput, WhatsAppSettings
+from channels.whatsapp import channel as whatsapp_channel
 from channels.whatsapp.client import WhatsAppClient
 from channels.whatsapp.store import ChannelState
 from sandbox.harness import whatsapp_meta as meta
@@ -350,6 +351,27 @@ async def test_a_turn_saved_before_a_crash_is_answered_from_the_conversation_onc
     assert [message["type"] for message in graph.sent] == ["interactive", "text"]
     assert sent[0]["interactive"]["body"]["text"] == "Masala chai is in your cart"
     assert sent[1]["text"]["body"] == "Anything else?"
+
+
+async def test_a_slow_turns_first_reply_goes_out_while_it_runs(graph, monkeypatch):
+    monkeypatch.setattr(whatsapp_channel, "EARLY_REPLIES_AFTER_SECONDS", 0.2)
+
+    class WaitsForRazorpay(meta.RecordingAgent):
+        async def handle_message(self, message):
+            await super().handle_message(message)
+            out = message.output_channel
+            await out.send_text_message(message.sender_id, "Order placed")
+            # The link takes Razorpay seconds: the customer has the first reply meanwhile.
+            await graph.wait_for_sent(1, timeout=3.0)
+            await out.send_text_message(message.sender_id, "Pay here")
+
+    slow = WaitsForRazorpay()
+    async with meta.serve([channel(graph)], slow) as hook:
+        await hook.post(meta.event(meta.message("text", {"body": "confirm"})))
+        await graph.wait_for_sent(2)
+        await settle(0.5)
+    assert [sent["text"]["body"] for sent in graph.sent] == ["Order placed", "Pay here"]
+    assert len(slow.messages) == 1
 
 
 async def test_pending_messages_are_finished_at_shutdown(graph):

@@ -74,6 +74,9 @@ MAX_BODY_BYTES = 1024 * 1024  # Meta's events are a few KB; anything near this i
 INBOX_KIND = "whatsapp"
 # At shutdown, read receipts still on their way get this long before the client closes.
 RECEIPT_GRACE_SECONDS = 2.0
+# A turn's replies go out at its end, unless it is still running this long after the
+# first (`QueuedOutput`): under a second's wait is not worth a transaction per reply.
+EARLY_REPLIES_AFTER_SECONDS = 2.0
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -196,23 +199,64 @@ class WhatsAppOutput(OutputChannel):
 class QueuedOutput(CollectingOutputChannel):
     """The output of a turn fed from the inbox: its responses, as Rasa produced them,
     kept until the turn is saved; then they go to the outbox in one transaction with
-    the item's completion (`Durable.finish_turn`), and `durable.sender` sends them."""
+    the item's completion (`Durable.finish_turn`), and `durable.sender` sends them.
 
-    def __init__(self) -> None:
+    A turn still running EARLY_REPLIES_AFTER_SECONDS after its first response (an action
+    waiting for Razorpay, say) has `record_early` record what it said so far, and each
+    later response as it comes: the customer reads them while it runs. The finish
+    records them again under the same keys, so each is kept (and sent) once."""
+
+    def __init__(self, record_early: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
         super().__init__()
         self.replies: list[dict[str, Any]] = []
+        self._record_early = record_early
+        self._timer: asyncio.TimerHandle | None = None
+        self._slow = False
+        self._in_order = asyncio.Lock()
+        self._recording: set[asyncio.Task[None]] = set()
 
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        self.replies.append(dict(message))
+        self._keep(dict(message))
 
     async def _persist_message(self, message: dict[str, Any]) -> None:
         # The send_text_message / send_text_with_buttons / ... family ends here.
         message.pop("recipient_id", None)
-        self.replies.append({k: v for k, v in message.items() if v is not None})
+        self._keep({k: v for k, v in message.items() if v is not None})
+
+    def stop(self) -> None:
+        """The turn is over: nothing more is recorded early."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._slow = False
+
+    def _keep(self, message: dict[str, Any]) -> None:
+        self.replies.append(message)
+        if self._slow:
+            self._record_soon()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(EARLY_REPLIES_AFTER_SECONDS, self._turn_is_slow)
+
+    def _turn_is_slow(self) -> None:
+        self._slow = True
+        self._record_soon()
+
+    def _record_soon(self) -> None:
+        task = asyncio.create_task(self._record(list(self.replies)))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record(self, replies: list[dict[str, Any]]) -> None:
+        async with self._in_order:
+            try:
+                await self._record_early(replies)
+            except Exception:
+                # Not lost: the turn's finish records them (or its retry does).
+                logger.exception("WhatsApp: a slow turn's first replies could not be recorded")
 
 
 class WhatsAppInput(InputChannel):
@@ -404,7 +448,7 @@ class WhatsAppInput(InputChannel):
             logger.debug("WhatsApp %s message %s ignored", message.type, message.id)
             return False
         self._send_read_receipt(message.id)
-        output = QueuedOutput()
+        output = QueuedOutput(lambda replies: durable.record_early(item, self.name(), replies))
         try:
             await on_new_message(
                 UserMessage(
@@ -419,6 +463,8 @@ class WhatsAppInput(InputChannel):
         except Exception:
             logger.exception("WhatsApp message from %s could not be handled", message.sender)
             raise
+        finally:
+            output.stop()
         if rasa_input.options_offered:
             # Forgotten once the turn is saved (a turn that crashed reads them again),
             # and before its own replies may offer new ones.
