@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,5 +98,4 @@ def queue_in(
     """Write the notice to the outbox in the caller's transaction; a second write under
     the same `source` is ignored."""
     message = fallback.attach({"text": text})
-    keyed = [(outbox.message_key(message, Counter()), message)]
-    outbox.add_in(conn, recipient, channel, source, keyed)
+    outbox.add_in(conn, recipient, channel, source, outbox.keyed([message]))
