@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import item_lines, store
 from commerce.money import format_inr
 from gateways.razorpay import GatewayUnavailable, PaymentGatewayError, get_gateway
+from orders import confirmation_template
 from orders.payment_links import OrderAlreadyPaid, ensure_link
 from orders.store import Order, OrderStatus
 
@@ -124,7 +125,9 @@ class ActionPaymentReceived(Action):
             return []
         if order.confirmation_sent_at is not None:
             return []
-        dispatcher.utter_message(response="utter_payment_received", **order_values(order))
+        # The notifier finds the confirmation among the turn's messages by its response.
+        response = confirmation_template.RESPONSE
+        dispatcher.utter_message(response=response, **order_values(order))
         events = [SlotSet("order_number", str(order.number))]
         events.append(SlotSet("order_pending", False))
         if _cart_is_this_order(tracker.get_slot("cart"), order):

@@ -12,7 +12,9 @@ resumed for the turn and paused again.
 reconciler, for a confirmation never sent) decides that the customer is to be told;
 under the conversation's lock the notifier checks that a confirmation is still due
 (neither recorded on the order nor waiting in the outbox) and runs the outcome's
-intent. The sender records the confirmation once WhatsApp accepted it.
+intent. The sender records the confirmation once WhatsApp accepted it. The
+confirmation carries PAYMENT_CONFIRMATION_TEMPLATE (`orders.confirmation_template`),
+sent in its place to a customer whose 24-hour window is closed.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from rasa.shared.core.events import ConversationPaused, ConversationResumed
 
 from durable.outbox import Outbox
 from durable.sender import OutboxSender
+from orders import confirmation_template
 from orders.payment_events import Applied, Outcome
-from orders.store import OrderStore
+from orders.store import Order, OrderStore
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +73,14 @@ class ExternalTurns:
         intent: str,
         entities: list[dict[str, Any]],
         source: str,
-        confirms_order: int | None = None,
+        confirms: Order | None = None,
         resume: bool = False,
     ) -> list[dict[str, Any]] | None:
         """Run `intent` for `customer_id` (the caller holds the conversation's lock) and
-        queue the turn's messages under `source`. Returns them when nobody can push them
-        (rasa shell, REST: they are only in the tracker), None once they are queued. A
-        paused conversation is paused again after the turn, unless `resume`."""
+        queue the turn's messages under `source`; with `confirms`, as the confirmation
+        of that paid order, carrying its template. Returns them when nobody can push
+        them (rasa shell, REST: they are only in the tracker), None once they are
+        queued. A paused conversation is paused again after the turn, unless `resume`."""
         known = await agent.processor.get_tracker(customer_id)
         channel_name = known.get_latest_input_channel()
         turn = _turn_messages_named(channel_name or "")()
@@ -95,8 +99,14 @@ class ExternalTurns:
             for message in turn.messages:
                 logger.info("Message for %s (no push channel): %s", customer_id, message)
             return turn.messages
+        messages = turn.messages
+        if confirms is not None:
+            language = tracker.get_slot("language") if "language" in tracker.slots else None
+            fallback = confirmation_template.fallback_template(confirms, language)
+            messages = confirmation_template.attach(messages, fallback)
+        number = confirms.number if confirms is not None else None
         await self._outbox.add(
-            customer_id, channel_name or "", source, turn.messages, confirms_order=confirms_order
+            customer_id, channel_name or "", source, messages, confirms_order=number
         )
         return None
 
@@ -161,7 +171,7 @@ class ConversationNotifier:
                     intent,
                     [{"entity": "order_number", "value": str(number)}],
                     source or f"notice:{uuid.uuid4().hex}",
-                    confirms_order=number if confirming else None,
+                    confirms=order if confirming else None,
                 )
                 if unsent and confirming:
                     await self._store.mark_confirmation_sent(number)

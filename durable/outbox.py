@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from enum import Enum
@@ -69,6 +70,22 @@ class FallbackTemplate:
     name: str | None = None
     language: str = "en"
     parameters: tuple[str, ...] = ()
+
+    @classmethod
+    def configured(
+        cls,
+        setting: str,
+        parameters: Sequence[str],
+        env: Mapping[str, str] = os.environ,
+        languages: Sequence[str] = (),
+    ) -> FallbackTemplate:
+        """The template the setting `setting` names (no name: unset), in the language
+        code of the first of the settings `languages`, then `<setting>_LANGUAGE`, that
+        is set (none: en)."""
+        name = (env.get(setting) or "").strip() or None
+        codes = (env.get(key, "").strip() for key in (*languages, f"{setting}_LANGUAGE"))
+        language = next((code for code in codes if code), "en")
+        return cls(setting, name, language, tuple(parameters))
 
     def attach(self, message: dict[str, Any]) -> dict[str, Any]:
         """`message` carrying this fallback (as JSON, in the outbox row)."""

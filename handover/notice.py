@@ -60,10 +60,8 @@ def fallback_template(
 ) -> FallbackTemplate:
     """The notice as MERCHANT_NOTICE_TEMPLATE (in MERCHANT_NOTICE_TEMPLATE_LANGUAGE),
     for when the merchant's 24-hour window is closed; no name when it is not set."""
-    name = (env.get(TEMPLATE_SETTING) or "").strip() or None
-    language = (env.get(f"{TEMPLATE_SETTING}_LANGUAGE") or "").strip() or DEFAULT_LANGUAGE
-    parameters = tuple(values[key] for key in TEMPLATE_PARAMETERS)
-    return FallbackTemplate(TEMPLATE_SETTING, name, language, parameters)
+    parameters = [values[key] for key in TEMPLATE_PARAMETERS]
+    return FallbackTemplate.configured(TEMPLATE_SETTING, parameters, env)
 
 
 def words(domain: Mapping[str, Any], language: str, values: Mapping[str, str]) -> str | None:
