@@ -8,6 +8,7 @@ about the customer's language, so `detect` returns None for them and the slot st
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -82,11 +83,18 @@ def detect(text: str | None, names: Iterable[str] = ()) -> str | None:
 
 
 def _without(text: str, names: Iterable[str]) -> str:
+    pattern = _names_pattern(tuple(names))
+    return pattern.sub(" ", text) if pattern is not None else text
+
+
+@functools.lru_cache(maxsize=4)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Compiled once per catalog, not per message: a merchant's catalog has thousands.
     latin = sorted({name for name in names if _LATIN.search(name)}, key=len, reverse=True)
     if not latin:
-        return text
-    pattern = r"\b(?:" + "|".join(re.escape(name) for name in latin) + r")\b"
-    return re.sub(pattern, " ", text, flags=re.IGNORECASE)
+        return None
+    alternatives = "|".join(re.escape(name) for name in latin)
+    return re.compile(r"\b(?:" + alternatives + r")\b", re.IGNORECASE)
 
 
 def requested(text: str | None) -> str | None:
